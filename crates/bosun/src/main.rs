@@ -1,0 +1,5 @@
+//! The `bosun` binary: CLI, configuration and wiring. (In progress.)
+
+fn main() {
+    println!("bosun");
+}

@@ -1,0 +1,1 @@
+//! Protocol state that lives longer than one packet. (Implementation in progress.)
