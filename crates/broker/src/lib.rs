@@ -15,5 +15,7 @@
 pub mod config;
 pub mod log;
 pub mod metrics;
+pub mod server;
 
 pub use config::Config;
+pub use server::{Broker, StartError};
