@@ -1,21 +1,32 @@
 //! bosun's MQTT broker: the tokio edge around the sans-IO `mqtt` crate.
 //!
-//! Layout:
-//! - [`config`]: every knob of the broker, with defaults a fleet can start on.
-//! - `listener`: accepts TCP connections under a connection limit and spawns one task each.
-//! - `connection`: one task per client: bytes to packets (via `mqtt`), keep-alive,
-//!   the inbound half of the protocol, and the bounded outbound queue to the socket.
+//! Layout, in the order a message travels:
+//! - `listener`: accepts TCP connections under a connection limit, one task each.
+//! - `connection`: one task per client: CONNECT checks, bytes to packets (via `mqtt`),
+//!   keep-alive, the inbound half of the protocol, writing the outbox to the socket.
 //! - `router`: one task owning all routing state: sessions, subscriptions, retained
 //!   messages, QoS delivery state and the durable log; connections talk to it by message.
-//! - `trie`: the subscription tree, with wildcards and shared subscriptions.
-//! - [`log`]: the durable record log with group commit; `persist` defines its records.
+//! - [`trie`]: the subscription tree, with wildcards and shared subscriptions.
+//! - [`log`]: the durable record log with group commit; [`persist`] defines its records.
+//! - `outbox`: the per-connection queue the router (and the log) fill.
+//! - `retained`, `message`: retained store and the shared message type.
 //! - [`metrics`]: counters and histograms in the Prometheus text format.
+//! - [`config`]: every knob, with defaults a fleet can start on.
+//! - [`server`]: start and graceful shutdown of the whole.
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod connection;
+mod listener;
 pub mod log;
+mod message;
 pub mod metrics;
+mod outbox;
+pub mod persist;
+mod retained;
+mod router;
 pub mod server;
+pub mod trie;
 
 pub use config::Config;
 pub use server::{Broker, StartError};

@@ -1,0 +1,197 @@
+//! From an accepted socket to a registered session: read CONNECT (with a deadline),
+//! admit or refuse the client, register with the router, answer CONNACK.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mqtt::session::TopicAliasesOut;
+use mqtt::{ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, ReasonCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use super::{inbound::InboundState, Connection, Shared};
+use crate::outbox::Outbox;
+use crate::router::{ConnHandle, ConnId, ConnectInfo, Request};
+
+/// A client must send CONNECT this soon after the TCP handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Client identifiers longer than this are refused (0x85).
+const MAX_CLIENT_ID_BYTES: usize = 256;
+
+/// Reads and checks CONNECT and registers the session; `None` when the client was
+/// refused or vanished (already answered and logged).
+pub(super) async fn accept(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    conn: ConnId,
+) -> Option<Connection> {
+    let mut rbuf = BytesMut::with_capacity(512);
+    let connect = match tokio::time::timeout(CONNECT_TIMEOUT, read_connect(&mut stream, &mut rbuf, &shared)).await {
+        Ok(Ok(connect)) => connect,
+        Ok(Err(refusal)) => {
+            refuse(&mut stream, peer, &shared, refusal).await;
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "no CONNECT within the deadline");
+            return None;
+        }
+    };
+    let protocol = connect.protocol;
+    if let Err(code) = admit(&connect, peer, &shared) {
+        refuse(&mut stream, peer, &shared, Refusal::Connack(protocol, code, "refused")).await;
+        return None;
+    }
+    register(stream, peer, shared, conn, *connect, rbuf).await
+}
+
+/// Why a connection ends before it is registered.
+enum Refusal {
+    /// Answer CONNACK with this code, then close.
+    Connack(ProtocolVersion, ReasonCode, &'static str),
+    /// Close without answering (the peer did not speak MQTT, or vanished).
+    Close(String),
+}
+
+async fn read_connect(stream: &mut TcpStream, rbuf: &mut BytesMut, shared: &Shared) -> Result<Box<Connect>, Refusal> {
+    let max = shared.config.max_packet_size as usize;
+    loop {
+        match mqtt::decode(rbuf, None, max) {
+            Ok(Some(Packet::Connect(c))) => return Ok(c),
+            Ok(Some(other)) => return Err(Refusal::Close(format!("{} before CONNECT", other.name()))),
+            Ok(None) => {}
+            Err(DecodeError::UnsupportedVersion(level)) => {
+                // Answer in the format the client can read: 3.x clients get return code 1.
+                let protocol = if level < 5 { ProtocolVersion::V311 } else { ProtocolVersion::V5 };
+                return Err(Refusal::Connack(protocol, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION, "unsupported protocol level"));
+            }
+            Err(e) => return Err(Refusal::Close(e.to_string())),
+        }
+        match stream.read_buf(rbuf).await {
+            Ok(0) | Err(_) => return Err(Refusal::Close("connection closed before CONNECT".into())),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Decides whether the client may connect: the reason code if not.
+fn admit(connect: &Connect, peer: SocketAddr, shared: &Shared) -> Result<(), ReasonCode> {
+    if connect.properties.authentication_method.is_some() {
+        return Err(ReasonCode::BAD_AUTHENTICATION_METHOD); // enhanced auth is not supported
+    }
+    // Until device identities exist, only --dev admits anyone, and only from loopback.
+    if !(shared.config.dev && peer.ip().is_loopback()) {
+        return Err(ReasonCode::NOT_AUTHORIZED);
+    }
+    if connect.client_id.len() > MAX_CLIENT_ID_BYTES
+        || (connect.client_id.is_empty() && connect.protocol == ProtocolVersion::V311 && !connect.clean_start)
+    {
+        return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID); // [MQTT-3.1.3-8]
+    }
+    if let Some(will) = &connect.will {
+        if mqtt::topic::validate_topic_name(&will.topic).is_err() {
+            return Err(ReasonCode::TOPIC_NAME_INVALID);
+        }
+    }
+    Ok(())
+}
+
+async fn refuse(stream: &mut TcpStream, peer: SocketAddr, shared: &Shared, refusal: Refusal) {
+    shared.metrics.connects_refused.inc();
+    match refusal {
+        Refusal::Connack(protocol, code, why) => {
+            tracing::info!(%peer, code = code.0, why, "CONNECT refused");
+            let ack = ConnAck { session_present: false, code, properties: Properties::default() };
+            let mut out = BytesMut::new();
+            if mqtt::encode(&Packet::ConnAck(ack), protocol, &mut out).is_ok() {
+                let _ = stream.write_all(&out).await;
+            }
+        }
+        Refusal::Close(why) => tracing::info!(%peer, why, "connection closed before CONNECT"),
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// Registers with the router and sends CONNACK.
+async fn register(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    conn: ConnId,
+    connect: Connect,
+    rbuf: BytesMut,
+) -> Option<Connection> {
+    let config = &shared.config;
+    let v5 = connect.protocol == ProtocolVersion::V5;
+    let mut props = Properties::default();
+    let client_id = if connect.client_id.is_empty() {
+        let id = format!("bosun-{:x}-{conn:x}", std::process::id());
+        props.assigned_client_identifier = v5.then(|| id.clone());
+        id
+    } else {
+        connect.client_id.clone()
+    };
+    let mut keep_alive = connect.keep_alive;
+    if v5 && (keep_alive == 0 || keep_alive > config.max_keep_alive) {
+        keep_alive = config.max_keep_alive;
+        props.server_keep_alive = Some(keep_alive);
+    }
+    let expiry = if v5 {
+        connect.properties.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_start {
+        0
+    } else {
+        u32::MAX // 3.1.1 persistent sessions: capped by the config's maximum
+    };
+    let outbox = Arc::new(Outbox::default());
+    let handle = ConnHandle {
+        id: conn,
+        outbox: outbox.clone(),
+        protocol: connect.protocol,
+        receive_maximum: connect.properties.receive_maximum.unwrap_or(u16::MAX),
+        max_packet_size: connect.properties.maximum_packet_size.unwrap_or(u32::MAX),
+    };
+    let info = ConnectInfo { client_id: client_id.clone(), clean_start: connect.clean_start, expiry, will: connect.will };
+    let (tx, rx) = oneshot::channel();
+    shared.router.send(Request::Connect { info, conn: handle, reply: tx }).await.ok()?;
+    let reply = rx.await.ok()?;
+    if v5 {
+        props.receive_maximum = Some(config.receive_maximum);
+        props.maximum_packet_size = Some(config.max_packet_size);
+        props.topic_alias_maximum = Some(config.topic_alias_maximum);
+    }
+    let ack = ConnAck { session_present: reply.session_present, code: ReasonCode::SUCCESS, properties: props };
+    let mut wbuf = BytesMut::new();
+    if mqtt::encode(&Packet::ConnAck(ack), connect.protocol, &mut wbuf).is_err() || stream.write_all(&wbuf).await.is_err() {
+        outbox.close();
+        let _ = shared
+            .router
+            .send(Request::Disconnected { session: reply.session, conn, publish_will: true, expiry: None, qos2_pending: reply.qos2_pending })
+            .await;
+        return None;
+    }
+    shared.metrics.connections_total.inc();
+    tracing::debug!(%peer, client = %client_id, session_present = reply.session_present, "client connected");
+    let inbound = InboundState::new(config.topic_alias_maximum, reply.qos2_pending);
+    let aliases_out = TopicAliasesOut::new(if v5 { connect.properties.topic_alias_maximum.unwrap_or(0) } else { 0 });
+    Some(Connection {
+        stream,
+        peer,
+        keep_alive: (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
+        connect_expiry_zero: expiry == 0,
+        protocol: connect.protocol,
+        client_id,
+        session: reply.session,
+        conn,
+        outbox,
+        rbuf,
+        wbuf: BytesMut::new(),
+        inbound,
+        aliases_out,
+        shared,
+    })
+}

@@ -1,0 +1,242 @@
+//! One task per client connection: bytes to packets and back, CONNECT checks,
+//! keep-alive, and the inbound half of the protocol (topic aliases, receive maximum,
+//! QoS 2 duplicate suppression). Routing decisions belong to the router.
+//!
+//! Memory while idle is kept near zero: the read buffer is dropped whenever it is
+//! empty and re-allocated when the socket becomes readable, the write buffer likewise,
+//! and the outbox holds no allocation while empty.
+
+mod handshake;
+mod inbound;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mqtt::{Disconnect, Packet, Properties, ProtocolVersion, ReasonCode};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::metrics::Metrics;
+use crate::outbox::{Outbound, Outbox};
+use crate::router::{ConnId, Request, SessionId};
+use crate::Config;
+
+/// Bytes reserved for one read from the socket.
+const READ_CHUNK: usize = 16 * 1024;
+/// Write buffers above this size are released after each flush.
+const KEEP_WRITE_CAPACITY: usize = 64 * 1024;
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    /// Broker configuration.
+    pub(crate) config: Arc<Config>,
+    /// Broker metrics.
+    pub(crate) metrics: Arc<Metrics>,
+    /// The router's request channel.
+    pub(crate) router: mpsc::Sender<Request>,
+    /// Source of connection ids.
+    pub(crate) next_conn: AtomicU64,
+}
+
+/// Why a connection ended, deciding the Last Will and the DISCONNECT sent.
+#[derive(Debug)]
+enum End {
+    /// The client sent DISCONNECT; `will` is true for reason 0x04.
+    ClientDisconnect { will: bool, expiry: Option<u32> },
+    /// The network went away or the keep-alive expired: the will is published.
+    Lost,
+    /// We close with this reason (protocol error, takeover, shutdown…).
+    Close { code: ReasonCode, will: bool, reason: &'static str },
+}
+
+/// State of one connected client after CONNACK.
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    protocol: ProtocolVersion,
+    client_id: String,
+    session: SessionId,
+    conn: ConnId,
+    outbox: Arc<Outbox>,
+    keep_alive: Option<Duration>,
+    /// Set at connect: whether the connect asked for session expiry 0 (v5 forbids raising it at DISCONNECT).
+    connect_expiry_zero: bool,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    inbound: inbound::InboundState,
+    aliases_out: mqtt::session::TopicAliasesOut,
+}
+
+/// Serves one accepted TCP connection until it ends.
+pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let Some(mut c) = handshake::accept(stream, peer, shared, conn).await else { return };
+    c.shared.metrics.connections.add(1);
+    let end = c.run().await;
+    c.shared.metrics.connections.add(-1);
+    c.finish(end).await;
+}
+
+impl Connection {
+    async fn run(&mut self) -> End {
+        let mut last_seen = Instant::now();
+        loop {
+            let deadline = self.keep_alive.map(|k| last_seen + k);
+            tokio::select! {
+                biased;
+                () = self.outbox.ready() => {
+                    if let Err(end) = self.flush_outbox().await {
+                        return end;
+                    }
+                }
+                ready = self.stream.readable() => {
+                    if ready.is_err() {
+                        return End::Lost;
+                    }
+                    match self.read_packets().await {
+                        Ok(true) => last_seen = Instant::now(),
+                        Ok(false) => {}
+                        Err(end) => return end,
+                    }
+                }
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    return End::Close { code: ReasonCode::KEEP_ALIVE_TIMEOUT, will: true, reason: "keep-alive timeout" };
+                }
+            }
+        }
+    }
+
+    /// Reads what the socket has and handles every whole packet; `Ok(true)` if bytes arrived.
+    async fn read_packets(&mut self) -> Result<bool, End> {
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(0) => return Err(End::Lost),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+            Err(_) => return Err(End::Lost),
+        }
+        let max = self.shared.config.max_packet_size as usize;
+        loop {
+            match mqtt::decode(&mut self.rbuf, Some(self.protocol), max) {
+                Ok(Some(packet)) => self.on_packet(packet).await?,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(peer = %self.peer, client = %self.client_id, error = %e, "closing connection: bad packet");
+                    return Err(End::Close { code: e.reason_code(), will: true, reason: "bad packet" });
+                }
+            }
+        }
+        if self.rbuf.is_empty() {
+            self.rbuf = BytesMut::new();
+        }
+        // Our own acknowledgements (PUBCOMP, PINGRESP…) queued while reading.
+        self.flush_outbox().await?;
+        Ok(true)
+    }
+
+    /// Encodes and writes everything queued for this connection.
+    async fn flush_outbox(&mut self) -> Result<(), End> {
+        let items = self.outbox.take();
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut published = 0;
+        for item in items {
+            match item {
+                Outbound::Publish(mut p) => {
+                    published += p.payload.len();
+                    if self.protocol == ProtocolVersion::V5 {
+                        self.apply_alias(&mut p);
+                    }
+                    self.encode(&Packet::Publish(*p));
+                }
+                Outbound::Packet(p) => {
+                    self.inbound.on_sent(&p);
+                    self.encode(&p);
+                }
+                Outbound::Disconnect(code) => {
+                    self.outbox.written(published);
+                    let _ = self.write_out().await;
+                    return Err(End::Close { code, will: code != ReasonCode::SESSION_TAKEN_OVER && code != ReasonCode::SERVER_SHUTTING_DOWN, reason: "closed by broker" });
+                }
+            }
+        }
+        self.outbox.written(published);
+        self.write_out().await
+    }
+
+    fn apply_alias(&mut self, p: &mut mqtt::Publish) {
+        use mqtt::session::AliasUse;
+        match self.aliases_out.assign(&p.topic) {
+            AliasUse::None => {}
+            AliasUse::New(alias) => p.properties.topic_alias = Some(alias),
+            AliasUse::Existing(alias) => {
+                p.properties.topic_alias = Some(alias);
+                p.topic.clear();
+            }
+        }
+    }
+
+    fn encode(&mut self, packet: &Packet) {
+        if let Err(e) = mqtt::encode(packet, self.protocol, &mut self.wbuf) {
+            tracing::error!(client = %self.client_id, error = %e, packet = packet.name(), "cannot encode packet; dropped");
+        }
+    }
+
+    async fn write_out(&mut self) -> Result<(), End> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let result = self.stream.write_all(&self.wbuf).await;
+        self.wbuf.clear();
+        if self.wbuf.capacity() > KEEP_WRITE_CAPACITY {
+            self.wbuf = BytesMut::new();
+        }
+        result.map_err(|_| End::Lost)
+    }
+
+    /// Sends the final DISCONNECT if due and tells the router.
+    async fn finish(mut self, end: End) {
+        self.outbox.close();
+        let (publish_will, expiry) = match end {
+            End::ClientDisconnect { will, expiry } => (will, expiry),
+            End::Lost => (true, None),
+            End::Close { code, will, reason } => {
+                if code.is_error() && code != ReasonCode::SESSION_TAKEN_OVER {
+                    self.shared.metrics.protocol_errors.inc();
+                }
+                tracing::debug!(client = %self.client_id, code = code.0, reason, "closing connection");
+                if self.protocol == ProtocolVersion::V5 {
+                    let d = Disconnect { code, properties: Properties::default() };
+                    self.encode(&Packet::Disconnect(d));
+                    let _ = self.write_out().await;
+                }
+                (will, None)
+            }
+        };
+        let _ = self.stream.shutdown().await;
+        let request = Request::Disconnected {
+            session: self.session,
+            conn: self.conn,
+            publish_will,
+            expiry,
+            qos2_pending: self.inbound.qos2_pending(),
+        };
+        let _ = self.shared.router.send(request).await;
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+}

@@ -1,0 +1,271 @@
+//! The router: one task that owns all routing state.
+//!
+//! Sessions, the subscription tree, retained messages, QoS delivery state and the durable
+//! log's record stream all live here and are touched by nothing else, so none of them
+//! needs a lock and every decision sees a consistent state. Connections send
+//! [`Request`]s over a bounded channel (a full channel makes publishers wait, which is
+//! TCP backpressure all the way to them) and receive work through their [`Outbox`].
+//!
+//! Handlers are split by concern: `connect` (sessions, takeover, wills, expiry),
+//! `publish` (matching and fan-out), `subscribe`, `delivery` (per-session windows and
+//! queues), `recovery` (rebuilding from the log and compacting it).
+
+mod connect;
+mod delivery;
+mod publish;
+mod recovery;
+mod session;
+mod subscribe;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mqtt::{PacketId, ProtocolVersion, Publish, QoS, ReasonCode, Subscribe, Unsubscribe, Will};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::log::Log;
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::retained::Retained;
+use crate::trie::SubscriptionTree;
+use crate::Config;
+pub(crate) use recovery::Recovered;
+pub(crate) use session::{Session, SubOptions};
+
+/// Internal session handle; the trie and the outboxes refer to sessions by it.
+pub(crate) type SessionId = u64;
+/// Identifies one network connection, so late requests from a replaced one are ignored.
+pub(crate) type ConnId = u64;
+
+/// Requests a router processes in one batch before it yields (as rumqttd does), so a
+/// flood of small requests amortizes the wake-up cost.
+const MAX_BATCH: usize = 512;
+
+/// The connection a session is attached to, with the limits its client announced.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnHandle {
+    /// Which connection.
+    pub(crate) id: ConnId,
+    /// Where to queue packets for it.
+    pub(crate) outbox: Arc<Outbox>,
+    /// Protocol the connection speaks.
+    pub(crate) protocol: ProtocolVersion,
+    /// Client's Receive Maximum: publishes in flight towards it.
+    pub(crate) receive_maximum: u16,
+    /// Client's Maximum Packet Size.
+    pub(crate) max_packet_size: u32,
+}
+
+/// What CONNECT asked of the router, after the connection validated it.
+#[derive(Debug)]
+pub(crate) struct ConnectInfo {
+    /// Client identifier (assigned already if the client sent none).
+    pub(crate) client_id: String,
+    /// Start a new session, discarding any existing one.
+    pub(crate) clean_start: bool,
+    /// Session expiry in seconds (capped by the config).
+    pub(crate) expiry: u32,
+    /// Last Will, if any.
+    pub(crate) will: Option<Will>,
+}
+
+/// The router's answer to a connect.
+#[derive(Debug)]
+pub(crate) struct ConnectReply {
+    /// Session handle for later requests.
+    pub(crate) session: SessionId,
+    /// An existing session was resumed.
+    pub(crate) session_present: bool,
+    /// QoS 2 packet ids received on an earlier connection and not yet released.
+    pub(crate) qos2_pending: Vec<PacketId>,
+}
+
+/// Who to acknowledge a received QoS 1/2 PUBLISH to, once it is durable.
+#[derive(Debug)]
+pub(crate) struct Acker {
+    /// The publishing connection's outbox.
+    pub(crate) outbox: Arc<Outbox>,
+    /// Packet id to acknowledge.
+    pub(crate) packet_id: PacketId,
+    /// QoS 1 gets PUBACK, QoS 2 gets PUBREC.
+    pub(crate) qos: QoS,
+}
+
+/// Messages from connections (and the server) to the router.
+#[derive(Debug)]
+pub(crate) enum Request {
+    /// A client passed CONNECT checks.
+    Connect { info: ConnectInfo, conn: ConnHandle, reply: oneshot::Sender<ConnectReply> },
+    /// A client published.
+    Publish { session: SessionId, publish: Box<Publish>, ack: Option<Acker> },
+    /// A client subscribed.
+    Subscribe { session: SessionId, conn: ConnId, subscribe: Subscribe },
+    /// A client unsubscribed.
+    Unsubscribe { session: SessionId, conn: ConnId, unsubscribe: Unsubscribe },
+    /// PUBACK from the client.
+    PubAck { session: SessionId, conn: ConnId, packet_id: PacketId },
+    /// PUBREC from the client.
+    PubRec { session: SessionId, conn: ConnId, packet_id: PacketId, code: ReasonCode },
+    /// PUBCOMP from the client.
+    PubComp { session: SessionId, conn: ConnId, packet_id: PacketId },
+    /// The connection ended.
+    Disconnected {
+        session: SessionId,
+        conn: ConnId,
+        publish_will: bool,
+        expiry: Option<u32>,
+        qos2_pending: Vec<PacketId>,
+    },
+    /// The broker is stopping: disconnect everyone, make the log durable, then answer.
+    Shutdown { done: oneshot::Sender<()> },
+}
+
+/// What a timer does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// Publish the session's delayed will.
+    Will(SessionId),
+    /// End the session: its expiry interval passed while disconnected.
+    Expire(SessionId),
+}
+
+/// All routing state. See the module documentation.
+pub(crate) struct Router {
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    log: Log,
+    /// Client id to session handle.
+    ids: HashMap<Arc<str>, SessionId>,
+    sessions: HashMap<SessionId, Session>,
+    next_session: SessionId,
+    tree: SubscriptionTree<SessionId, SubOptions>,
+    retained: Retained,
+    /// Round-robin position per shared subscription group.
+    shared_cursor: HashMap<Arc<str>, usize>,
+    next_message_id: u64,
+    timers: BTreeMap<(Instant, u64), Timer>,
+    timer_seq: u64,
+    /// Log size right after the last compaction, to compact only when it has grown.
+    log_size_after_compact: u64,
+}
+
+impl Router {
+    /// Creates the router over an opened log and the state recovered from it.
+    pub(crate) fn new(config: Arc<Config>, metrics: Arc<Metrics>, log: Log, recovered: recovery::Recovered) -> Router {
+        let mut router = Router {
+            config,
+            metrics,
+            log,
+            ids: HashMap::new(),
+            sessions: HashMap::new(),
+            next_session: 1,
+            tree: SubscriptionTree::new(),
+            retained: Retained::default(),
+            shared_cursor: HashMap::new(),
+            next_message_id: 1,
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            log_size_after_compact: 0,
+        };
+        router.install(recovered);
+        router
+    }
+
+    /// Serves requests until every sender is gone or a shutdown is processed.
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        loop {
+            let next_timer = self.timers.keys().next().map(|(at, _)| *at);
+            let request = tokio::select! {
+                request = rx.recv() => request,
+                () = sleep_until(next_timer), if next_timer.is_some() => {
+                    self.fire_timers(Instant::now());
+                    continue;
+                }
+            };
+            let Some(request) = request else { break };
+            if self.handle_batch(request, &mut rx) {
+                return;
+            }
+            self.maybe_compact();
+        }
+    }
+
+    /// Handles `first` and whatever else is already queued, up to [`MAX_BATCH`]; true
+    /// once a shutdown has been served.
+    fn handle_batch(&mut self, first: Request, rx: &mut mpsc::Receiver<Request>) -> bool {
+        let mut next = Some(first);
+        let mut handled = 0;
+        while let Some(request) = next.take() {
+            if let Request::Shutdown { done } = request {
+                self.shutdown(done);
+                return true;
+            }
+            self.handle(request);
+            handled += 1;
+            if handled < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        false
+    }
+
+    fn handle(&mut self, request: Request) {
+        match request {
+            Request::Connect { info, conn, reply } => self.on_connect(info, conn, reply),
+            Request::Publish { session, publish, ack } => self.on_publish(session, *publish, ack),
+            Request::Subscribe { session, conn, subscribe } => self.on_subscribe(session, conn, subscribe),
+            Request::Unsubscribe { session, conn, unsubscribe } => self.on_unsubscribe(session, conn, unsubscribe),
+            Request::PubAck { session, conn, packet_id } => self.on_puback(session, conn, packet_id),
+            Request::PubRec { session, conn, packet_id, code } => self.on_pubrec(session, conn, packet_id, code),
+            Request::PubComp { session, conn, packet_id } => self.on_pubcomp(session, conn, packet_id),
+            Request::Disconnected { session, conn, publish_will, expiry, qos2_pending } => {
+                self.on_disconnected(session, conn, publish_will, expiry, qos2_pending)
+            }
+            Request::Shutdown { .. } => {}
+        }
+    }
+
+    fn add_timer(&mut self, at: Instant, timer: Timer) -> (Instant, u64) {
+        self.timer_seq += 1;
+        let key = (at, self.timer_seq);
+        self.timers.insert(key, timer);
+        key
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timer = entry.remove();
+            match timer {
+                Timer::Will(session) => self.publish_delayed_will(session),
+                Timer::Expire(session) => self.expire_session(session),
+            }
+        }
+    }
+
+    fn shutdown(&mut self, done: oneshot::Sender<()>) {
+        for session in self.sessions.values_mut() {
+            if let Some(conn) = session.conn.take() {
+                conn.outbox.push(crate::outbox::Outbound::Disconnect(ReasonCode::SERVER_SHUTTING_DOWN));
+            }
+        }
+        self.log.barrier(Box::new(move || {
+            let _ = done.send(());
+        }));
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+/// Caps a requested session expiry by the configured maximum.
+fn cap_expiry(requested: u32, max: Duration) -> u32 {
+    let max = u32::try_from(max.as_secs()).unwrap_or(u32::MAX);
+    requested.min(max)
+}
