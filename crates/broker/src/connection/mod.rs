@@ -216,7 +216,10 @@ impl Connection {
                 }
                 tracing::debug!(client = %self.client_id, code = code.0, reason, "closing connection");
                 if self.protocol == ProtocolVersion::V5 {
-                    let d = Disconnect { code, properties: Properties::default() };
+                    // A reason string is allowed on DISCONNECT whatever the client's
+                    // Request Problem Information [MQTT-3.1.2-29].
+                    let properties = Properties { reason_string: Some(reason.into()), ..Properties::default() };
+                    let d = Disconnect { code, properties };
                     self.encode(&Packet::Disconnect(d));
                     let _ = self.write_out().await;
                 }

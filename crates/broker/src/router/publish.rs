@@ -13,6 +13,9 @@ use crate::outbox::Outbound;
 use crate::persist::{Record, StoredMessage, Target};
 use crate::trie::Match;
 
+/// Members of one shared subscription group, as matched: (group id, members).
+type SharedMatch = (Arc<str>, Vec<(SessionId, SubOptions)>);
+
 /// One session's share of a message, merged over all its matching subscriptions.
 struct Route {
     session: SessionId,
@@ -65,7 +68,7 @@ impl Router {
     /// Every session the message goes to, one entry per session.
     fn match_routes(&mut self, message: &Message) -> Vec<Route> {
         let mut direct: Vec<(SessionId, SubOptions)> = Vec::new();
-        let mut shared: Vec<(Arc<str>, Vec<(SessionId, SubOptions)>)> = Vec::new();
+        let mut shared: Vec<SharedMatch> = Vec::new();
         self.tree.for_each_match(&message.topic, |m| match m {
             Match::Direct { key, value, .. } => {
                 if !(value.no_local && message.publisher == Some(*key)) {

@@ -1,0 +1,237 @@
+//! The broker driven in-process by a codec-level client: QoS flows, sessions,
+//! takeover, wills, shared subscriptions, protocol violations and recovery from the log.
+//! Real third-party clients are exercised by the `bosun` crate's integration tests.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod client;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use broker::{metrics::Metrics, Broker, Config};
+use bytes::Bytes;
+use client::{connect_packet, Client};
+use mqtt::{Packet, Properties, ProtocolVersion::*, QoS, ReasonCode, SubscriptionOptions, Will};
+
+async fn start(dir: &Path) -> Broker {
+    let config = Config {
+        data_dir: dir.to_path_buf(),
+        mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        dev: true,
+        ..Config::default()
+    };
+    Broker::start(config, Arc::new(Metrics::default())).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos_0_1_2_are_delivered_on_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    for version in [V311, V5] {
+        let (mut sub, ack) = Client::connect(b.local_addr(), version, "sub", true).await;
+        assert_eq!(ack.code, ReasonCode::SUCCESS);
+        assert_eq!(sub.subscribe("t/+", QoS::ExactlyOnce).await, vec![ReasonCode::GRANTED_QOS_2]);
+        let (mut publ, _) = Client::connect(b.local_addr(), version, "pub", true).await;
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            publ.publish("t/a", format!("{qos:?}").as_bytes(), qos, false).await;
+            let p = sub.expect_publish().await;
+            assert_eq!((p.topic.as_str(), p.qos), ("t/a", qos));
+            assert_eq!(p.payload, format!("{qos:?}").as_bytes());
+        }
+        sub.disconnect().await;
+        publ.disconnect().await;
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_message_is_sent_on_subscribe_and_cleared_by_empty_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let (mut publ, _) = Client::connect(b.local_addr(), V5, "pub", true).await;
+    publ.publish("state/1", b"on", QoS::AtLeastOnce, true).await;
+    let (mut sub, _) = Client::connect(b.local_addr(), V5, "sub", true).await;
+    sub.subscribe("state/#", QoS::AtLeastOnce).await;
+    let p = sub.expect_publish().await;
+    assert!(p.retain);
+    assert_eq!(p.payload, "on");
+    publ.publish("state/1", b"", QoS::AtLeastOnce, true).await;
+    let _live = sub.expect_publish().await;
+    let (mut late, _) = Client::connect(b.local_addr(), V5, "late", true).await;
+    late.subscribe("state/#", QoS::AtLeastOnce).await;
+    assert!(late.recv_within(Duration::from_millis(300)).await.is_err(), "cleared retained message was sent");
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_session_gets_messages_queued_while_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let (mut sub, _) = Client::connect(b.local_addr(), V311, "dev-7", false).await;
+    sub.subscribe("c2d/#", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let (mut publ, _) = Client::connect(b.local_addr(), V311, "svc", true).await;
+    for i in 0..50 {
+        publ.publish("c2d/x", format!("{i}").as_bytes(), QoS::AtLeastOnce, false).await;
+    }
+    let (mut sub, ack) = Client::connect(b.local_addr(), V311, "dev-7", false).await;
+    assert!(ack.session_present);
+    for i in 0..50 {
+        assert_eq!(sub.expect_publish().await.payload, format!("{i}").as_bytes());
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_takeover_disconnects_the_old_connection_with_0x8e() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let (mut first, _) = Client::connect(b.local_addr(), V5, "same", true).await;
+    let (_second, _) = Client::connect(b.local_addr(), V5, "same", true).await;
+    match first.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.code, ReasonCode::SESSION_TAKEN_OVER),
+        other => panic!("expected DISCONNECT 0x8E, got {other:?}"),
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn will_is_published_on_abrupt_loss_but_not_on_clean_disconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let (mut sub, _) = Client::connect(b.local_addr(), V5, "watcher", true).await;
+    sub.subscribe("will/#", QoS::AtLeastOnce).await;
+    let with_will = |id: &str| {
+        let mut c = connect_packet(V5, id, true);
+        c.will = Some(Will {
+            topic: format!("will/{id}"),
+            payload: Bytes::from_static(b"gone"),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            properties: Properties::default(),
+        });
+        c
+    };
+    let (clean, _) = Client::connect_with(b.local_addr(), with_will("clean")).await;
+    clean.disconnect().await;
+    let (abrupt, _) = Client::connect_with(b.local_addr(), with_will("abrupt")).await;
+    drop(abrupt);
+    let p = sub.expect_publish().await;
+    assert_eq!(p.topic, "will/abrupt");
+    assert!(sub.recv_within(Duration::from_millis(300)).await.is_err());
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_subscription_splits_messages_between_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let (mut a, _) = Client::connect(b.local_addr(), V5, "a", true).await;
+    let (mut c, _) = Client::connect(b.local_addr(), V5, "c", true).await;
+    a.subscribe("$share/g/jobs/#", QoS::AtLeastOnce).await;
+    c.subscribe("$share/g/jobs/#", QoS::AtLeastOnce).await;
+    let (mut publ, _) = Client::connect(b.local_addr(), V5, "p", true).await;
+    for i in 0..20 {
+        publ.publish("jobs/1", format!("{i}").as_bytes(), QoS::AtLeastOnce, false).await;
+    }
+    let (mut got_a, mut got_c) = (0, 0);
+    while got_a + got_c < 20 {
+        tokio::select! {
+            _ = a.expect_publish() => got_a += 1,
+            _ = c.expect_publish() => got_c += 1,
+        }
+    }
+    assert_eq!((got_a, got_c), (10, 10), "round robin between two members");
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v5_properties_travel_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let (mut sub, _) = Client::connect(b.local_addr(), V5, "sub", true).await;
+    let props = Properties { subscription_identifiers: vec![42], ..Default::default() };
+    sub.subscribe_with("req/#", SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() }, props).await;
+    let (mut publ, _) = Client::connect(b.local_addr(), V5, "pub", true).await;
+    let mut p = publ.publish_packet("req/1", b"{}", QoS::AtLeastOnce, false);
+    p.properties.response_topic = Some("resp/1".into());
+    p.properties.correlation_data = Some(Bytes::from_static(b"corr"));
+    p.properties.content_type = Some("application/json".into());
+    p.properties.payload_format_indicator = Some(1);
+    p.properties.user_properties = vec![("k".into(), "v".into())];
+    p.properties.message_expiry_interval = Some(60);
+    publ.publish_done(p).await;
+    let got = sub.expect_publish().await;
+    assert_eq!(got.properties.response_topic.as_deref(), Some("resp/1"));
+    assert_eq!(got.properties.correlation_data.as_deref(), Some(&b"corr"[..]));
+    assert_eq!(got.properties.content_type.as_deref(), Some("application/json"));
+    assert_eq!(got.properties.payload_format_indicator, Some(1));
+    assert_eq!(got.properties.user_properties, vec![("k".to_string(), "v".to_string())]);
+    assert_eq!(got.properties.subscription_identifiers, vec![42]);
+    assert!(got.properties.message_expiry_interval.is_some_and(|e| e <= 60));
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exceeding_receive_maximum_is_disconnect_0x93() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let (mut c, ack) = Client::connect(b.local_addr(), V5, "greedy", true).await;
+    let max = ack.properties.receive_maximum.unwrap();
+    for _ in 0..=max {
+        let p = c.publish_packet("t", b"x", QoS::ExactlyOnce, false);
+        c.send(&Packet::Publish(p)).await;
+    }
+    loop {
+        match c.recv().await {
+            Some(Packet::PubRec(_)) => continue,
+            Some(Packet::Disconnect(d)) => {
+                assert_eq!(d.code, ReasonCode::RECEIVE_MAXIMUM_EXCEEDED);
+                break;
+            }
+            other => panic!("expected DISCONNECT 0x93, got {other:?}"),
+        }
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_client_is_refused_without_dev_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config { data_dir: dir.path().into(), mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..Config::default() };
+    let b = Broker::start(config, Arc::new(Metrics::default())).await.unwrap();
+    let (_, ack) = Client::connect(b.local_addr(), V5, "x", true).await;
+    assert_eq!(ack.code, ReasonCode::NOT_AUTHORIZED);
+    let (_, ack) = Client::connect(b.local_addr(), V311, "x", true).await;
+    assert_eq!(ack.code, ReasonCode::NOT_AUTHORIZED); // return code 5 on the wire
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_queues_and_retained_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let (mut sub, _) = Client::connect(b.local_addr(), V311, "durable", false).await;
+    sub.subscribe("d/#", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let (mut publ, _) = Client::connect(b.local_addr(), V311, "p", true).await;
+    for i in 0..100 {
+        publ.publish("d/x", format!("{i}").as_bytes(), QoS::AtLeastOnce, false).await;
+    }
+    publ.publish("d/state", b"retained", QoS::AtMostOnce, true).await;
+    drop(publ);
+    b.shutdown().await;
+
+    let b = start(dir.path()).await;
+    let (mut sub, ack) = Client::connect(b.local_addr(), V311, "durable", false).await;
+    assert!(ack.session_present, "session recovered from the log");
+    for i in 0..100 {
+        assert_eq!(sub.expect_publish().await.payload, format!("{i}").as_bytes());
+    }
+    let (mut other, _) = Client::connect(b.local_addr(), V311, "o", true).await;
+    other.subscribe("d/state", QoS::AtMostOnce).await;
+    assert_eq!(other.expect_publish().await.payload, "retained");
+    b.shutdown().await;
+}
