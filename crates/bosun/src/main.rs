@@ -1,5 +1,42 @@
-//! The `bosun` binary: CLI, configuration and wiring. (In progress.)
+//! The `bosun` binary: parse the command line, run the subcommand, map the outcome to
+//! an exit code (0 ok, 1 failure, 2 usage — clap exits with 2 on its own).
+//!
+//! Layout:
+//! - `cli`: the clap definitions, with examples in every `--help`.
+//! - `config`: settings layered from defaults, TOML file, `BOSUN_*` env and flags.
+//! - `serve`: `bosun serve` lifecycle: start, announce, signals, ordered shutdown.
+//! - `http`: `/metrics` and `/healthz`.
+//! - `logging`: the stderr `tracing` subscriber.
 
-fn main() {
-    println!("bosun");
+mod cli;
+mod config;
+mod http;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the chosen subcommand.
+fn dispatch(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Config {
+            command: ConfigCommand::Show(args),
+        } => config::show(args),
+    }
 }

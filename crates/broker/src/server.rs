@@ -24,7 +24,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Error)]
 pub enum StartError {
     /// Binding the listener failed.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// Address asked for.
         addr: SocketAddr,
@@ -32,10 +32,10 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// The data directory or durable log could not be opened.
-    #[error("cannot open the durable log: {0}")]
+    #[error("cannot open the durable log")]
     Log(#[from] crate::log::LogError),
     /// The data directory could not be created.
-    #[error("cannot create data directory {path}: {source}")]
+    #[error("cannot create data directory {path}")]
     DataDir {
         /// Directory asked for.
         path: std::path::PathBuf,

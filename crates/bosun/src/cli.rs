@@ -1,0 +1,171 @@
+//! The command line: every subcommand, flag and `--help` example lives here.
+//!
+//! This module only describes the command line (clap derive); it does not act on it.
+//! `main.rs` dispatches, `config.rs` layers the flags over file and environment, and
+//! `serve.rs` runs the server. Flags that also exist as configuration keys are `Option`s
+//! so that "not given" can be told apart from "given with the default value".
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::LogFormat;
+
+/// Top-level help epilogue: the commands a newcomer reaches for first.
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  bosun serve --dev                      # broker + metrics on 127.0.0.1, data in ./bosun-data
+  bosun serve --config bosun.toml        # settings from a file (see docs/configuration.md)
+  bosun config show --output json        # the effective configuration
+
+Exit codes: 0 ok, 1 failure, 2 usage error.";
+
+/// `bosun serve --help` epilogue.
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  bosun serve --dev
+  bosun serve --data-dir /var/lib/bosun --mqtt 0.0.0.0:1883 --http 127.0.0.1:9100
+  bosun serve --mqtt 127.0.0.1:0 --http 127.0.0.1:0      # port 0: pick free ports
+  BOSUN_MQTT__MAX_INFLIGHT=32 bosun serve --config bosun.toml --log-format json
+
+Once both listeners are bound, two lines go to stdout:
+  listening mqtt 127.0.0.1:1883
+  listening http 127.0.0.1:8080
+Logs go to stderr. SIGTERM or Ctrl-C shuts down gracefully; a second one exits at once.";
+
+/// `bosun config --help` epilogue.
+const CONFIG_EXAMPLES: &str = "\
+Examples:
+  bosun config show
+  bosun config show --config bosun.toml --output json";
+
+/// `bosun config show --help` epilogue.
+const CONFIG_SHOW_EXAMPLES: &str = "\
+Examples:
+  bosun config show > bosun.toml                       # a complete file to edit
+  BOSUN_MQTT__MAX_INFLIGHT=7 bosun config show         # check an override took effect
+  bosun config show --config bosun.toml --output json
+
+Layering: built-in defaults < --config file < BOSUN_SECTION__KEY environment variables.";
+
+/// bosun: one binary for a device-to-cloud IoT platform.
+#[derive(Debug, Parser)]
+#[command(name = "bosun", version, about, after_help = MAIN_EXAMPLES)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the hub: the MQTT broker plus the HTTP endpoint for metrics and health.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
+    /// Inspect the configuration.
+    #[command(after_help = CONFIG_EXAMPLES, subcommand_required = true)]
+    Config {
+        /// What to do with the configuration.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+/// Flags of `bosun serve`; each one overrides the configuration key named in its help.
+#[derive(Debug, Args, Default)]
+pub(crate) struct ServeArgs {
+    /// Directory for the durable log and other state; created if missing
+    /// [serve.data_dir, default: ./bosun-data].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// MQTT listener address; port 0 picks a free port [serve.mqtt, default: 127.0.0.1:1883].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) mqtt: Option<SocketAddr>,
+    /// HTTP listener for /metrics and /healthz [serve.http, default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) http: Option<SocketAddr>,
+    /// Configuration file (TOML), layered over the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Admit anonymous MQTT clients from loopback, for local experiments [serve.dev].
+    #[arg(long)]
+    pub(crate) dev: bool,
+    /// Log line format on stderr [serve.log_format, default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `info,broker=debug`; beats RUST_LOG
+    /// [serve.log_level, default: info].
+    #[arg(long, value_name = "FILTER")]
+    pub(crate) log_level: Option<String>,
+}
+
+/// Subcommands of `bosun config`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the effective configuration after layering defaults, file and environment.
+    #[command(after_help = CONFIG_SHOW_EXAMPLES)]
+    Show(ConfigShowArgs),
+}
+
+/// Flags of `bosun config show`.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigShowArgs {
+    /// Configuration file (TOML), layered over the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", default_value = "toml")]
+    pub(crate) output: OutputFormat,
+}
+
+/// How commands that print data print it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// TOML, loadable again with `--config`.
+    Toml,
+    /// JSON, for scripts.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn unset_flags_stay_unset() {
+        let cli = Cli::try_parse_from(["bosun", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert!(args.mqtt.is_none() && args.http.is_none() && !args.dev);
+    }
+
+    #[test]
+    fn every_subcommand_has_examples() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        fn check(cmd: &clap::Command) {
+            let help = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("Examples:"),
+                "`{}` has no examples",
+                cmd.get_name()
+            );
+            cmd.get_subcommands()
+                .filter(|c| c.get_name() != "help")
+                .for_each(check);
+        }
+        check(&cmd);
+    }
+}

@@ -1,0 +1,129 @@
+//! `bosun serve`: wires the broker and the HTTP server together and runs until a signal.
+//!
+//! This module owns process lifecycle: settings in, logger up, data directory created,
+//! listeners bound, the `listening …` contract lines printed, then shutdown in order
+//! (broker first, so clients are told and the log is flushed; HTTP last, so metrics stay
+//! scrapeable until the end). The broker and HTTP server own everything else.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use broker::metrics::Metrics;
+use broker::Broker;
+
+use crate::cli::ServeArgs;
+use crate::config::{bosun_env, Settings};
+use crate::http::HttpServer;
+use crate::logging;
+
+/// Exit code when a second signal cuts a graceful shutdown short.
+const FORCED_EXIT_CODE: i32 = 1;
+
+/// Runs `bosun serve` to completion; `Ok` means a clean, signalled shutdown.
+pub(crate) fn run(args: &ServeArgs) -> Result<()> {
+    let mut settings = Settings::load(args.config.as_deref(), &bosun_env()?)?;
+    settings.apply_flags(args);
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let directive = logging::filter_directive(
+        args.log_level.as_deref(),
+        rust_log.as_deref(),
+        &settings.serve.log_level,
+    );
+    logging::init(settings.serve.log_format, &directive)?;
+    let data_dir = &settings.serve.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bosun")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(settings))
+}
+
+/// Starts both servers, waits for a signal, and stops them in order.
+async fn serve(settings: Settings) -> Result<()> {
+    // Before binding: a signal that arrives right after the `listening` lines must
+    // already find our handler, not the default action (termination without cleanup).
+    let mut signals = Signals::install()?;
+    let metrics = Arc::new(Metrics::default());
+    let broker = Broker::start(settings.broker_config(), metrics)
+        .await
+        .context("cannot start the MQTT broker")?;
+    let http = match HttpServer::start(settings.serve.http, broker.metrics()).await {
+        Ok(http) => http,
+        Err(e) => {
+            broker.shutdown().await;
+            return Err(e.context("cannot start the HTTP server"));
+        }
+    };
+    announce(broker.local_addr(), http.local_addr())?;
+    tracing::info!(
+        mqtt = %broker.local_addr(),
+        http = %http.local_addr(),
+        data_dir = %settings.serve.data_dir.display(),
+        dev = settings.serve.dev,
+        "bosun serving"
+    );
+    let signal = signals.next().await;
+    tracing::info!(signal, "shutting down; a second signal exits immediately");
+    tokio::spawn(async move {
+        let signal = signals.next().await;
+        eprintln!("bosun: second {signal}: exiting without finishing shutdown");
+        std::process::exit(FORCED_EXIT_CODE);
+    });
+    broker.shutdown().await;
+    http.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Prints the contract lines tests and scripts wait for, then flushes.
+fn announce(mqtt: SocketAddr, http: SocketAddr) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening mqtt {mqtt}")
+        .and_then(|()| writeln!(out, "listening http {http}"))
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")
+}
+
+/// The shutdown signals: SIGTERM (service managers, `kill`) and SIGINT (Ctrl-C).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Registers the handlers; from here on these signals no longer kill the process.
+    fn install() -> Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+            let int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+            Ok(Signals { term, int })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Waits for the next signal and names it.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
