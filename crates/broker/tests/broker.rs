@@ -220,7 +220,9 @@ async fn sessions_queues_and_retained_survive_a_restart() {
     for i in 0..100 {
         publ.publish("d/x", format!("{i}").as_bytes(), QoS::AtLeastOnce, false).await;
     }
-    publ.publish("d/state", b"retained", QoS::AtMostOnce, true).await;
+    // QoS 1: its PUBACK is the promise that it is durable (a QoS 0 publish may still
+    // be in the connection task when shutdown starts).
+    publ.publish("d/state", b"retained", QoS::AtLeastOnce, true).await;
     drop(publ);
     b.shutdown().await;
 
