@@ -172,6 +172,8 @@ pub(crate) struct StorageSettings {
     pub(crate) segment_bytes: u64,
     /// fsync before acknowledging; `false` is for benchmarks only.
     pub(crate) fsync: bool,
+    /// The log is compacted past this many bytes (and twice the last snapshot).
+    pub(crate) compact_bytes: u64,
 }
 
 impl Default for StorageSettings {
@@ -180,6 +182,7 @@ impl Default for StorageSettings {
         StorageSettings {
             segment_bytes: log.segment_bytes,
             fsync: log.fsync,
+            compact_bytes: log.compact_bytes,
         }
     }
 }
@@ -232,6 +235,7 @@ impl Settings {
             ("mqtt.receive_maximum", u64::from(self.mqtt.receive_maximum)),
             ("mqtt.max_inflight", u64::from(self.mqtt.max_inflight)),
             ("storage.segment_bytes", self.storage.segment_bytes),
+            ("storage.compact_bytes", self.storage.compact_bytes),
         ];
         match nonzero.iter().find(|(_, value)| *value == 0) {
             Some((key, _)) => bail!("configuration key {key} must be at least 1"),
@@ -262,6 +266,7 @@ impl Settings {
             log: broker::log::LogConfig {
                 segment_bytes: self.storage.segment_bytes,
                 fsync: self.storage.fsync,
+                compact_bytes: self.storage.compact_bytes,
             },
         }
     }

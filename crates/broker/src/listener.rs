@@ -17,7 +17,12 @@ use crate::connection::{self, Shared};
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Accepts until `stop` flips to true.
-pub(crate) async fn run(listener: TcpListener, shared: Arc<Shared>, limit: Arc<Semaphore>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {

@@ -33,7 +33,11 @@ pub(crate) struct Message {
 
 impl Message {
     /// Builds the shared message from a received PUBLISH.
-    pub(crate) fn from_publish(mut publish: Publish, publisher: Option<u64>, now: Instant) -> Message {
+    pub(crate) fn from_publish(
+        mut publish: Publish,
+        publisher: Option<u64>,
+        now: Instant,
+    ) -> Message {
         publish.properties.topic_alias = None;
         publish.properties.subscription_identifiers.clear();
         let expires_at = publish
@@ -59,13 +63,22 @@ impl Message {
 
     /// The PUBLISH to send one subscriber; the expiry interval is lowered by the time the
     /// message waited in the broker [MQTT-3.3.2-6].
-    pub(crate) fn to_publish(&self, qos: QoS, retain: bool, packet_id: Option<u16>, sub_ids: &[u32], now: Instant) -> Publish {
+    pub(crate) fn to_publish(
+        &self,
+        qos: QoS,
+        retain: bool,
+        packet_id: Option<u16>,
+        sub_ids: &[u32],
+        now: Instant,
+    ) -> Publish {
         let mut properties = self.properties.clone();
         if let Some(at) = self.expires_at {
             let left = at.saturating_duration_since(now).as_secs_f64().ceil() as u32;
             properties.message_expiry_interval = Some(left.max(1));
         }
-        properties.subscription_identifiers.extend_from_slice(sub_ids);
+        properties
+            .subscription_identifiers
+            .extend_from_slice(sub_ids);
         Publish {
             dup: false,
             qos,
@@ -86,13 +99,17 @@ impl Message {
     /// `Instant` means nothing after a restart).
     pub(crate) fn expiry_unix(&self, now: Instant) -> Option<u64> {
         let left = self.expires_at?.saturating_duration_since(now);
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Some((wall + left).as_secs())
     }
 
     /// Converts a wall-clock expiry read back from the log into an `Instant`.
     pub(crate) fn instant_from_unix(expiry: u64, now: Instant) -> Instant {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         now + Duration::from_secs(expiry).saturating_sub(wall)
     }
 }

@@ -68,7 +68,8 @@ impl Histogram {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Number of observations so far.
@@ -144,7 +145,10 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
         let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         };
         let per_qos = |out: &mut String, name: &str, help: &str, v: &PerQos| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -152,16 +156,66 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{qos=\"{qos}\"}} {}", c.get());
             }
         };
-        gauge(&mut out, "bosun_mqtt_connections", "Open MQTT connections.", self.connections.get());
-        counter(&mut out, "bosun_mqtt_connections_total", "MQTT connections accepted.", self.connections_total.get());
-        counter(&mut out, "bosun_mqtt_connects_refused_total", "CONNECTs refused.", self.connects_refused.get());
-        counter(&mut out, "bosun_mqtt_protocol_errors_total", "Connections closed for a protocol violation.", self.protocol_errors.get());
-        gauge(&mut out, "bosun_mqtt_sessions", "Sessions held, connected or not.", self.sessions.get());
-        per_qos(&mut out, "bosun_mqtt_messages_in_total", "PUBLISH packets received.", &self.messages_in);
-        per_qos(&mut out, "bosun_mqtt_messages_out_total", "PUBLISH packets delivered.", &self.messages_out);
-        counter(&mut out, "bosun_mqtt_bytes_in_total", "Payload bytes received.", self.bytes_in.get());
-        counter(&mut out, "bosun_mqtt_bytes_out_total", "Payload bytes delivered.", self.bytes_out.get());
-        gauge(&mut out, "bosun_mqtt_queued_messages", "Messages waiting in session queues.", self.queued_messages.get());
+        gauge(
+            &mut out,
+            "bosun_mqtt_connections",
+            "Open MQTT connections.",
+            self.connections.get(),
+        );
+        counter(
+            &mut out,
+            "bosun_mqtt_connections_total",
+            "MQTT connections accepted.",
+            self.connections_total.get(),
+        );
+        counter(
+            &mut out,
+            "bosun_mqtt_connects_refused_total",
+            "CONNECTs refused.",
+            self.connects_refused.get(),
+        );
+        counter(
+            &mut out,
+            "bosun_mqtt_protocol_errors_total",
+            "Connections closed for a protocol violation.",
+            self.protocol_errors.get(),
+        );
+        gauge(
+            &mut out,
+            "bosun_mqtt_sessions",
+            "Sessions held, connected or not.",
+            self.sessions.get(),
+        );
+        per_qos(
+            &mut out,
+            "bosun_mqtt_messages_in_total",
+            "PUBLISH packets received.",
+            &self.messages_in,
+        );
+        per_qos(
+            &mut out,
+            "bosun_mqtt_messages_out_total",
+            "PUBLISH packets delivered.",
+            &self.messages_out,
+        );
+        counter(
+            &mut out,
+            "bosun_mqtt_bytes_in_total",
+            "Payload bytes received.",
+            self.bytes_in.get(),
+        );
+        counter(
+            &mut out,
+            "bosun_mqtt_bytes_out_total",
+            "Payload bytes delivered.",
+            self.bytes_out.get(),
+        );
+        gauge(
+            &mut out,
+            "bosun_mqtt_queued_messages",
+            "Messages waiting in session queues.",
+            self.queued_messages.get(),
+        );
         let _ = writeln!(out, "# HELP bosun_mqtt_dropped_total Messages dropped, by reason.\n# TYPE bosun_mqtt_dropped_total counter");
         for (reason, c) in [
             ("queue_full", &self.dropped_queue_full),
@@ -169,13 +223,41 @@ impl Metrics {
             ("expired", &self.dropped_expired),
             ("too_large", &self.dropped_too_large),
         ] {
-            let _ = writeln!(out, "bosun_mqtt_dropped_total{{reason=\"{reason}\"}} {}", c.get());
+            let _ = writeln!(
+                out,
+                "bosun_mqtt_dropped_total{{reason=\"{reason}\"}} {}",
+                c.get()
+            );
         }
-        gauge(&mut out, "bosun_mqtt_retained_messages", "Retained messages held.", self.retained_messages.get());
-        counter(&mut out, "bosun_log_appends_total", "Records appended to the durable log.", self.log_appends.get());
-        counter(&mut out, "bosun_log_bytes_total", "Bytes appended to the durable log.", self.log_bytes.get());
-        counter(&mut out, "bosun_log_fsyncs_total", "fsync calls on the durable log.", self.log_fsyncs.get());
-        self.fsync_seconds.render("bosun_log_fsync_seconds", "Duration of durable log fsyncs.", &mut out);
+        gauge(
+            &mut out,
+            "bosun_mqtt_retained_messages",
+            "Retained messages held.",
+            self.retained_messages.get(),
+        );
+        counter(
+            &mut out,
+            "bosun_log_appends_total",
+            "Records appended to the durable log.",
+            self.log_appends.get(),
+        );
+        counter(
+            &mut out,
+            "bosun_log_bytes_total",
+            "Bytes appended to the durable log.",
+            self.log_bytes.get(),
+        );
+        counter(
+            &mut out,
+            "bosun_log_fsyncs_total",
+            "fsync calls on the durable log.",
+            self.log_fsyncs.get(),
+        );
+        self.fsync_seconds.render(
+            "bosun_log_fsync_seconds",
+            "Duration of durable log fsyncs.",
+            &mut out,
+        );
         out
     }
 }

@@ -121,7 +121,12 @@ impl Record {
                 b.put_u8(TAG_SESSION_END);
                 put_str(&mut b, client_id);
             }
-            Record::Subscribe { client_id, filter, options, sub_id } => {
+            Record::Subscribe {
+                client_id,
+                filter,
+                options,
+                sub_id,
+            } => {
                 b.put_u8(TAG_SUBSCRIBE);
                 put_str(&mut b, client_id);
                 put_str(&mut b, filter);
@@ -147,17 +152,28 @@ impl Record {
     pub fn decode(bytes: &[u8]) -> Result<Record, RecordError> {
         let mut r = Reader(bytes);
         let record = match r.u8()? {
-            TAG_SESSION => Record::Session { client_id: r.string()?, expiry: r.u32()? },
-            TAG_SESSION_END => Record::SessionEnd { client_id: r.string()? },
+            TAG_SESSION => Record::Session {
+                client_id: r.string()?,
+                expiry: r.u32()?,
+            },
+            TAG_SESSION_END => Record::SessionEnd {
+                client_id: r.string()?,
+            },
             TAG_SUBSCRIBE => Record::Subscribe {
                 client_id: r.string()?,
                 filter: r.string()?,
                 options: r.u8()?,
                 sub_id: r.u32()?,
             },
-            TAG_UNSUBSCRIBE => Record::Unsubscribe { client_id: r.string()?, filter: r.string()? },
+            TAG_UNSUBSCRIBE => Record::Unsubscribe {
+                client_id: r.string()?,
+                filter: r.string()?,
+            },
             TAG_MESSAGE => Record::Message(Box::new(decode_message(&mut r)?)),
-            TAG_ACK => Record::Ack { client_id: r.string()?, id: r.u64()? },
+            TAG_ACK => Record::Ack {
+                client_id: r.string()?,
+                id: r.u64()?,
+            },
             _ => return Err(RecordError("unknown tag")),
         };
         if !r.0.is_empty() {
@@ -228,7 +244,12 @@ fn decode_message(r: &mut Reader<'_>) -> Result<StoredMessage, RecordError> {
         for _ in 0..r.count()? {
             sub_ids.push(r.u32()?);
         }
-        targets.push(Target { client_id, qos: tflags & 3, retain: tflags & 4 != 0, sub_ids });
+        targets.push(Target {
+            client_id,
+            qos: tflags & 3,
+            retain: tflags & 4 != 0,
+            sub_ids,
+        });
     }
     Ok(StoredMessage {
         id,
@@ -321,7 +342,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn message() -> impl Strategy<Value = StoredMessage> {
-        (any::<u64>(), ".{0,20}", proptest::collection::vec(any::<u8>(), 0..64), 0u8..3, any::<bool>())
+        (
+            any::<u64>(),
+            ".{0,20}",
+            proptest::collection::vec(any::<u8>(), 0..64),
+            0u8..3,
+            any::<bool>(),
+        )
             .prop_map(|(id, topic, payload, qos, retain)| StoredMessage {
                 id,
                 topic,
@@ -334,7 +361,12 @@ mod tests {
                 response_topic: None,
                 correlation_data: Some(Bytes::from_static(b"c")),
                 user_properties: vec![("k".into(), "v".into())],
-                targets: vec![Target { client_id: "dev-1".into(), qos: 1, retain: false, sub_ids: vec![7] }],
+                targets: vec![Target {
+                    client_id: "dev-1".into(),
+                    qos: 1,
+                    retain: false,
+                    sub_ids: vec![7],
+                }],
             })
     }
 
@@ -354,11 +386,27 @@ mod tests {
     #[test]
     fn small_records_round_trip() {
         for r in [
-            Record::Session { client_id: "a".into(), expiry: 60 },
-            Record::SessionEnd { client_id: "a".into() },
-            Record::Subscribe { client_id: "a".into(), filter: "t/#".into(), options: 1, sub_id: 3 },
-            Record::Unsubscribe { client_id: "a".into(), filter: "t/#".into() },
-            Record::Ack { client_id: "a".into(), id: 9 },
+            Record::Session {
+                client_id: "a".into(),
+                expiry: 60,
+            },
+            Record::SessionEnd {
+                client_id: "a".into(),
+            },
+            Record::Subscribe {
+                client_id: "a".into(),
+                filter: "t/#".into(),
+                options: 1,
+                sub_id: 3,
+            },
+            Record::Unsubscribe {
+                client_id: "a".into(),
+                filter: "t/#".into(),
+            },
+            Record::Ack {
+                client_id: "a".into(),
+                id: 9,
+            },
         ] {
             assert_eq!(Record::decode(&r.encode()).unwrap(), r);
         }
@@ -366,7 +414,13 @@ mod tests {
 
     #[test]
     fn truncated_record_is_an_error() {
-        let r = Record::Subscribe { client_id: "a".into(), filter: "t".into(), options: 1, sub_id: 3 }.encode();
+        let r = Record::Subscribe {
+            client_id: "a".into(),
+            filter: "t".into(),
+            options: 1,
+            sub_id: 3,
+        }
+        .encode();
         assert!(Record::decode(&r[..r.len() - 1]).is_err());
     }
 }

@@ -34,7 +34,11 @@ impl Retained {
         if !filter.contains(['+', '#']) {
             return self.by_topic.get(filter).cloned().into_iter().collect();
         }
-        self.by_topic.iter().filter(|(t, _)| matches(filter, t)).map(|(_, m)| m.clone()).collect()
+        self.by_topic
+            .iter()
+            .filter(|(t, _)| matches(filter, t))
+            .map(|(_, m)| m.clone())
+            .collect()
     }
 
     /// The retained message of exactly `topic`.

@@ -58,30 +58,65 @@ impl Broker {
     /// Recovers state from `config.data_dir`, binds the listener and starts serving.
     pub async fn start(config: Config, metrics: Arc<Metrics>) -> Result<Broker, StartError> {
         let log_dir = config.data_dir.join("log");
-        std::fs::create_dir_all(&log_dir).map_err(|source| StartError::DataDir { path: log_dir.clone(), source })?;
+        std::fs::create_dir_all(&log_dir).map_err(|source| StartError::DataDir {
+            path: log_dir.clone(),
+            source,
+        })?;
         let mut recovered = Recovered::default();
         let started = std::time::Instant::now();
-        let log = Log::open(&log_dir, config.log.clone(), metrics.clone(), |record| recovered.apply(record))?;
+        let log = Log::open(&log_dir, config.log.clone(), metrics.clone(), |record| {
+            recovered.apply(record)
+        })?;
         let (sessions, pending, retained) = recovered.summary();
-        tracing::info!(sessions, pending, retained, ms = started.elapsed().as_millis() as u64, "recovered state from the durable log");
+        tracing::info!(
+            sessions,
+            pending,
+            retained,
+            ms = started.elapsed().as_millis() as u64,
+            "recovered state from the durable log"
+        );
 
         let listener = tokio::net::TcpListener::bind(config.mqtt_addr)
             .await
-            .map_err(|source| StartError::Bind { addr: config.mqtt_addr, source })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.mqtt_addr, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: config.mqtt_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.mqtt_addr,
+            source,
+        })?;
 
         let config = Arc::new(config);
         let (router_tx, router_rx) = mpsc::channel(ROUTER_QUEUE);
         let router = Router::new(config.clone(), metrics.clone(), log, recovered);
         tokio::spawn(router.run(router_rx));
 
-        let max_connections = u32::try_from(config.max_connections).unwrap_or(u32::MAX >> 4).min(Semaphore::MAX_PERMITS as u32);
+        let max_connections = u32::try_from(config.max_connections)
+            .unwrap_or(u32::MAX >> 4)
+            .min(Semaphore::MAX_PERMITS as u32);
         let connections = Arc::new(Semaphore::new(max_connections as usize));
-        let shared =
-            Arc::new(Shared { config, metrics: metrics.clone(), router: router_tx.clone(), next_conn: AtomicU64::new(1) });
+        let shared = Arc::new(Shared {
+            config,
+            metrics: metrics.clone(),
+            router: router_tx.clone(),
+            next_conn: AtomicU64::new(1),
+        });
         let (stop, stop_rx) = watch::channel(false);
-        tokio::spawn(crate::listener::run(listener, shared, connections.clone(), stop_rx));
-        Ok(Broker { local_addr, metrics, router: router_tx, stop, connections, max_connections })
+        tokio::spawn(crate::listener::run(
+            listener,
+            shared,
+            connections.clone(),
+            stop_rx,
+        ));
+        Ok(Broker {
+            local_addr,
+            metrics,
+            router: router_tx,
+            stop,
+            connections,
+            max_connections,
+        })
     }
 
     /// The address the MQTT listener is bound to (useful with port 0).
@@ -103,7 +138,11 @@ impl Broker {
             let _ = flushed.await;
         }
         // Every connection task holds a permit until it has written its last bytes.
-        let drained = tokio::time::timeout(DRAIN_TIMEOUT, self.connections.acquire_many(self.max_connections)).await;
+        let drained = tokio::time::timeout(
+            DRAIN_TIMEOUT,
+            self.connections.acquire_many(self.max_connections),
+        )
+        .await;
         if drained.is_err() {
             tracing::warn!("some connections did not close within the shutdown deadline");
         }

@@ -22,7 +22,9 @@ async fn start(dir: &Path) -> Broker {
         dev: true,
         ..Config::default()
     };
-    Broker::start(config, Arc::new(Metrics::default())).await.unwrap()
+    Broker::start(config, Arc::new(Metrics::default()))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,10 +34,14 @@ async fn qos_0_1_2_are_delivered_on_both_versions() {
     for version in [V311, V5] {
         let (mut sub, ack) = Client::connect(b.local_addr(), version, "sub", true).await;
         assert_eq!(ack.code, ReasonCode::SUCCESS);
-        assert_eq!(sub.subscribe("t/+", QoS::ExactlyOnce).await, vec![ReasonCode::GRANTED_QOS_2]);
+        assert_eq!(
+            sub.subscribe("t/+", QoS::ExactlyOnce).await,
+            vec![ReasonCode::GRANTED_QOS_2]
+        );
         let (mut publ, _) = Client::connect(b.local_addr(), version, "pub", true).await;
         for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
-            publ.publish("t/a", format!("{qos:?}").as_bytes(), qos, false).await;
+            publ.publish("t/a", format!("{qos:?}").as_bytes(), qos, false)
+                .await;
             let p = sub.expect_publish().await;
             assert_eq!((p.topic.as_str(), p.qos), ("t/a", qos));
             assert_eq!(p.payload, format!("{qos:?}").as_bytes());
@@ -61,7 +67,10 @@ async fn retained_message_is_sent_on_subscribe_and_cleared_by_empty_payload() {
     let _live = sub.expect_publish().await;
     let (mut late, _) = Client::connect(b.local_addr(), V5, "late", true).await;
     late.subscribe("state/#", QoS::AtLeastOnce).await;
-    assert!(late.recv_within(Duration::from_millis(300)).await.is_err(), "cleared retained message was sent");
+    assert!(
+        late.recv_within(Duration::from_millis(300)).await.is_err(),
+        "cleared retained message was sent"
+    );
     b.shutdown().await;
 }
 
@@ -74,12 +83,16 @@ async fn persistent_session_gets_messages_queued_while_offline() {
     sub.disconnect().await;
     let (mut publ, _) = Client::connect(b.local_addr(), V311, "svc", true).await;
     for i in 0..50 {
-        publ.publish("c2d/x", format!("{i}").as_bytes(), QoS::AtLeastOnce, false).await;
+        publ.publish("c2d/x", format!("{i}").as_bytes(), QoS::AtLeastOnce, false)
+            .await;
     }
     let (mut sub, ack) = Client::connect(b.local_addr(), V311, "dev-7", false).await;
     assert!(ack.session_present);
     for i in 0..50 {
-        assert_eq!(sub.expect_publish().await.payload, format!("{i}").as_bytes());
+        assert_eq!(
+            sub.expect_publish().await.payload,
+            format!("{i}").as_bytes()
+        );
     }
     b.shutdown().await;
 }
@@ -134,7 +147,8 @@ async fn shared_subscription_splits_messages_between_members() {
     c.subscribe("$share/g/jobs/#", QoS::AtLeastOnce).await;
     let (mut publ, _) = Client::connect(b.local_addr(), V5, "p", true).await;
     for i in 0..20 {
-        publ.publish("jobs/1", format!("{i}").as_bytes(), QoS::AtLeastOnce, false).await;
+        publ.publish("jobs/1", format!("{i}").as_bytes(), QoS::AtLeastOnce, false)
+            .await;
     }
     let (mut got_a, mut got_c) = (0, 0);
     while got_a + got_c < 20 {
@@ -152,8 +166,19 @@ async fn v5_properties_travel_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let b = start(dir.path()).await;
     let (mut sub, _) = Client::connect(b.local_addr(), V5, "sub", true).await;
-    let props = Properties { subscription_identifiers: vec![42], ..Default::default() };
-    sub.subscribe_with("req/#", SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() }, props).await;
+    let props = Properties {
+        subscription_identifiers: vec![42],
+        ..Default::default()
+    };
+    sub.subscribe_with(
+        "req/#",
+        SubscriptionOptions {
+            qos: QoS::AtLeastOnce,
+            ..Default::default()
+        },
+        props,
+    )
+    .await;
     let (mut publ, _) = Client::connect(b.local_addr(), V5, "pub", true).await;
     let mut p = publ.publish_packet("req/1", b"{}", QoS::AtLeastOnce, false);
     p.properties.response_topic = Some("resp/1".into());
@@ -165,12 +190,24 @@ async fn v5_properties_travel_end_to_end() {
     publ.publish_done(p).await;
     let got = sub.expect_publish().await;
     assert_eq!(got.properties.response_topic.as_deref(), Some("resp/1"));
-    assert_eq!(got.properties.correlation_data.as_deref(), Some(&b"corr"[..]));
-    assert_eq!(got.properties.content_type.as_deref(), Some("application/json"));
+    assert_eq!(
+        got.properties.correlation_data.as_deref(),
+        Some(&b"corr"[..])
+    );
+    assert_eq!(
+        got.properties.content_type.as_deref(),
+        Some("application/json")
+    );
     assert_eq!(got.properties.payload_format_indicator, Some(1));
-    assert_eq!(got.properties.user_properties, vec![("k".to_string(), "v".to_string())]);
+    assert_eq!(
+        got.properties.user_properties,
+        vec![("k".to_string(), "v".to_string())]
+    );
     assert_eq!(got.properties.subscription_identifiers, vec![42]);
-    assert!(got.properties.message_expiry_interval.is_some_and(|e| e <= 60));
+    assert!(got
+        .properties
+        .message_expiry_interval
+        .is_some_and(|e| e <= 60));
     b.shutdown().await;
 }
 
@@ -200,8 +237,14 @@ async fn exceeding_receive_maximum_is_disconnect_0x93() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_client_is_refused_without_dev_mode() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config { data_dir: dir.path().into(), mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..Config::default() };
-    let b = Broker::start(config, Arc::new(Metrics::default())).await.unwrap();
+    let config = Config {
+        data_dir: dir.path().into(),
+        mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Config::default()
+    };
+    let b = Broker::start(config, Arc::new(Metrics::default()))
+        .await
+        .unwrap();
     let (_, ack) = Client::connect(b.local_addr(), V5, "x", true).await;
     assert_eq!(ack.code, ReasonCode::NOT_AUTHORIZED);
     let (_, ack) = Client::connect(b.local_addr(), V311, "x", true).await;
@@ -218,11 +261,13 @@ async fn sessions_queues_and_retained_survive_a_restart() {
     sub.disconnect().await;
     let (mut publ, _) = Client::connect(b.local_addr(), V311, "p", true).await;
     for i in 0..100 {
-        publ.publish("d/x", format!("{i}").as_bytes(), QoS::AtLeastOnce, false).await;
+        publ.publish("d/x", format!("{i}").as_bytes(), QoS::AtLeastOnce, false)
+            .await;
     }
     // QoS 1: its PUBACK is the promise that it is durable (a QoS 0 publish may still
     // be in the connection task when shutdown starts).
-    publ.publish("d/state", b"retained", QoS::AtLeastOnce, true).await;
+    publ.publish("d/state", b"retained", QoS::AtLeastOnce, true)
+        .await;
     drop(publ);
     b.shutdown().await;
 
@@ -230,10 +275,109 @@ async fn sessions_queues_and_retained_survive_a_restart() {
     let (mut sub, ack) = Client::connect(b.local_addr(), V311, "durable", false).await;
     assert!(ack.session_present, "session recovered from the log");
     for i in 0..100 {
-        assert_eq!(sub.expect_publish().await.payload, format!("{i}").as_bytes());
+        assert_eq!(
+            sub.expect_publish().await.payload,
+            format!("{i}").as_bytes()
+        );
     }
     let (mut other, _) = Client::connect(b.local_addr(), V311, "o", true).await;
     other.subscribe("d/state", QoS::AtMostOnce).await;
     assert_eq!(other.expect_publish().await.payload, "retained");
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_keeps_exactly_the_live_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_small = || async {
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dev: true,
+            ..Config::default()
+        };
+        config.log.compact_bytes = 16 * 1024;
+        config.log.segment_bytes = 8 * 1024;
+        Broker::start(config, Arc::new(Metrics::default()))
+            .await
+            .unwrap()
+    };
+    let b = start_small().await;
+    let (mut sub, _) = Client::connect(b.local_addr(), V5, "keeper", false).await;
+    let expiry = Properties {
+        session_expiry_interval: Some(3600),
+        ..Default::default()
+    };
+    let mut c = connect_packet(V5, "keeper", false);
+    c.properties = expiry;
+    sub.disconnect().await;
+    let (mut sub, _) = Client::connect_with(b.local_addr(), c.clone()).await;
+    sub.subscribe("k/#", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let (mut publ, _) = Client::connect(b.local_addr(), V5, "p", true).await;
+    // 600 messages (~100 KiB of log): several compactions while the session is offline.
+    for i in 0..600 {
+        publ.publish(
+            "k/x",
+            format!("{i:0100}").as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await;
+    }
+    for v in ["a", "b", ""] {
+        publ.publish("k/retained", v.as_bytes(), QoS::AtLeastOnce, true)
+            .await;
+    }
+    publ.publish("k/kept", b"kept", QoS::AtLeastOnce, true)
+        .await;
+    // Take the first 300 and acknowledge them, then restart.
+    let (mut sub, _) = Client::connect_with(b.local_addr(), c.clone()).await;
+    for i in 0..300 {
+        assert_eq!(
+            sub.expect_publish().await.payload,
+            format!("{i:0100}").as_bytes()
+        );
+    }
+    sub.disconnect().await;
+    drop(publ);
+    b.shutdown().await;
+    let log_files = std::fs::read_dir(dir.path().join("log")).unwrap().count();
+    assert!(
+        log_files < 10,
+        "compaction removed old segments ({log_files} files)"
+    );
+
+    let b = start_small().await;
+    let (mut sub, ack) = Client::connect_with(b.local_addr(), c).await;
+    assert!(ack.session_present);
+    // The rest of the queue, in order; then the retained messages that were still
+    // pending for the session (b, the clear, kept) — never the acknowledged ones.
+    let first = sub.expect_publish().await;
+    let n: usize = std::str::from_utf8(&first.payload)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (300..=301).contains(&n),
+        "redelivery starts where the acknowledgements stopped, got {n}"
+    );
+    for i in n + 1..600 {
+        assert_eq!(
+            sub.expect_publish().await.payload,
+            format!("{i:0100}").as_bytes()
+        );
+    }
+    let (mut late, _) = Client::connect(b.local_addr(), V5, "late", true).await;
+    late.subscribe("k/+", QoS::AtLeastOnce).await;
+    let retained = late.expect_publish().await;
+    assert_eq!(
+        (retained.topic.as_str(), &retained.payload[..]),
+        ("k/kept", &b"kept"[..])
+    );
+    assert!(
+        late.recv_within(Duration::from_millis(300)).await.is_err(),
+        "a cleared retained message came back"
+    );
     b.shutdown().await;
 }

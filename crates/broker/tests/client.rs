@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use mqtt::{Ack, Connect, Packet, Properties, ProtocolVersion, Publish, QoS, Subscribe, Subscription, SubscriptionOptions};
+use mqtt::{
+    Ack, Connect, Packet, Properties, ProtocolVersion, Publish, QoS, Subscribe, Subscription,
+    SubscriptionOptions,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -34,10 +37,20 @@ pub fn connect_packet(version: ProtocolVersion, id: &str, clean: bool) -> Connec
 impl Client {
     pub async fn open(addr: SocketAddr, version: ProtocolVersion) -> Client {
         let stream = TcpStream::connect(addr).await.unwrap();
-        Client { stream, version, buf: BytesMut::new(), next_id: 0 }
+        Client {
+            stream,
+            version,
+            buf: BytesMut::new(),
+            next_id: 0,
+        }
     }
 
-    pub async fn connect(addr: SocketAddr, version: ProtocolVersion, id: &str, clean: bool) -> (Client, mqtt::ConnAck) {
+    pub async fn connect(
+        addr: SocketAddr,
+        version: ProtocolVersion,
+        id: &str,
+        clean: bool,
+    ) -> (Client, mqtt::ConnAck) {
         Self::connect_with(addr, connect_packet(version, id, clean)).await
     }
 
@@ -62,12 +75,16 @@ impl Client {
 
     /// Next packet, or `None` when the broker closed the connection.
     pub async fn recv(&mut self) -> Option<Packet> {
-        tokio::time::timeout(TIMEOUT, self.recv_inner()).await.expect("no packet within the deadline")
+        tokio::time::timeout(TIMEOUT, self.recv_inner())
+            .await
+            .expect("no packet within the deadline")
     }
 
     /// Next packet within `d`, or `Err(())` on timeout.
     pub async fn recv_within(&mut self, d: Duration) -> Result<Option<Packet>, ()> {
-        tokio::time::timeout(d, self.recv_inner()).await.map_err(|_| ())
+        tokio::time::timeout(d, self.recv_inner())
+            .await
+            .map_err(|_| ())
     }
 
     async fn recv_inner(&mut self) -> Option<Packet> {
@@ -88,13 +105,29 @@ impl Client {
     }
 
     pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> Vec<mqtt::ReasonCode> {
-        let options = SubscriptionOptions { qos, ..Default::default() };
-        self.subscribe_with(filter, options, Properties::default()).await
+        let options = SubscriptionOptions {
+            qos,
+            ..Default::default()
+        };
+        self.subscribe_with(filter, options, Properties::default())
+            .await
     }
 
-    pub async fn subscribe_with(&mut self, filter: &str, options: SubscriptionOptions, properties: Properties) -> Vec<mqtt::ReasonCode> {
+    pub async fn subscribe_with(
+        &mut self,
+        filter: &str,
+        options: SubscriptionOptions,
+        properties: Properties,
+    ) -> Vec<mqtt::ReasonCode> {
         let packet_id = self.id();
-        let s = Subscribe { packet_id, subscriptions: vec![Subscription { filter: filter.into(), options }], properties };
+        let s = Subscribe {
+            packet_id,
+            subscriptions: vec![Subscription {
+                filter: filter.into(),
+                options,
+            }],
+            properties,
+        };
         self.send(&Packet::Subscribe(s)).await;
         match self.recv().await {
             Some(Packet::SubAck(a)) if a.packet_id == packet_id => a.codes,
@@ -102,7 +135,13 @@ impl Client {
         }
     }
 
-    pub fn publish_packet(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Publish {
+    pub fn publish_packet(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Publish {
         let packet_id = (qos > QoS::AtMostOnce).then(|| self.id());
         Publish {
             dup: false,
@@ -170,7 +209,10 @@ impl Client {
     }
 
     pub async fn disconnect(mut self) {
-        let d = mqtt::Disconnect { code: mqtt::ReasonCode::SUCCESS, properties: Properties::default() };
+        let d = mqtt::Disconnect {
+            code: mqtt::ReasonCode::SUCCESS,
+            properties: Properties::default(),
+        };
         self.send(&Packet::Disconnect(d)).await;
         let _ = self.stream.shutdown().await;
     }

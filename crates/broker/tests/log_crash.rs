@@ -38,6 +38,7 @@ fn config() -> LogConfig {
     LogConfig {
         segment_bytes: SEGMENT_BYTES,
         fsync: true,
+        ..LogConfig::default()
     }
 }
 

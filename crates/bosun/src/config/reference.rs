@@ -44,6 +44,7 @@ const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "mqtt.max_keep_alive", flag: None, meaning: "Keep-alive in seconds imposed on clients that ask for none (0) or more." },
     KeyDoc { key: "mqtt.max_outbound_bytes", flag: None, meaning: "Bytes buffered towards one connection before QoS 0 messages to it are shed." },
     KeyDoc { key: "storage.segment_bytes", flag: None, meaning: "The durable log starts a new segment file past this size, in bytes." },
+    KeyDoc { key: "storage.compact_bytes", flag: None, meaning: "The durable log is rewritten as a snapshot of live state past this size (and twice the previous snapshot), in bytes." },
     KeyDoc { key: "storage.fsync", flag: None, meaning: "**Benchmark only.** `false` skips fsync, so an acknowledged message can be lost on power failure." },
 ];
 

@@ -30,7 +30,12 @@ pub(super) async fn accept(
     conn: ConnId,
 ) -> Option<Connection> {
     let mut rbuf = BytesMut::with_capacity(512);
-    let connect = match tokio::time::timeout(CONNECT_TIMEOUT, read_connect(&mut stream, &mut rbuf, &shared)).await {
+    let connect = match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        read_connect(&mut stream, &mut rbuf, &shared),
+    )
+    .await
+    {
         Ok(Ok(connect)) => connect,
         Ok(Err(refusal)) => {
             refuse(&mut stream, peer, &shared, refusal).await;
@@ -43,7 +48,13 @@ pub(super) async fn accept(
     };
     let protocol = connect.protocol;
     if let Err(code) = admit(&connect, peer, &shared) {
-        refuse(&mut stream, peer, &shared, Refusal::Connack(protocol, code, "refused")).await;
+        refuse(
+            &mut stream,
+            peer,
+            &shared,
+            Refusal::Connack(protocol, code, "refused"),
+        )
+        .await;
         return None;
     }
     register(stream, peer, shared, conn, *connect, rbuf).await
@@ -57,22 +68,38 @@ enum Refusal {
     Close(String),
 }
 
-async fn read_connect(stream: &mut TcpStream, rbuf: &mut BytesMut, shared: &Shared) -> Result<Box<Connect>, Refusal> {
+async fn read_connect(
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    shared: &Shared,
+) -> Result<Box<Connect>, Refusal> {
     let max = shared.config.max_packet_size as usize;
     loop {
         match mqtt::decode(rbuf, None, max) {
             Ok(Some(Packet::Connect(c))) => return Ok(c),
-            Ok(Some(other)) => return Err(Refusal::Close(format!("{} before CONNECT", other.name()))),
+            Ok(Some(other)) => {
+                return Err(Refusal::Close(format!("{} before CONNECT", other.name())))
+            }
             Ok(None) => {}
             Err(DecodeError::UnsupportedVersion(level)) => {
                 // Answer in the format the client can read: 3.x clients get return code 1.
-                let protocol = if level < 5 { ProtocolVersion::V311 } else { ProtocolVersion::V5 };
-                return Err(Refusal::Connack(protocol, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION, "unsupported protocol level"));
+                let protocol = if level < 5 {
+                    ProtocolVersion::V311
+                } else {
+                    ProtocolVersion::V5
+                };
+                return Err(Refusal::Connack(
+                    protocol,
+                    ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
+                    "unsupported protocol level",
+                ));
             }
             Err(e) => return Err(Refusal::Close(e.to_string())),
         }
         match stream.read_buf(rbuf).await {
-            Ok(0) | Err(_) => return Err(Refusal::Close("connection closed before CONNECT".into())),
+            Ok(0) | Err(_) => {
+                return Err(Refusal::Close("connection closed before CONNECT".into()))
+            }
             Ok(_) => {}
         }
     }
@@ -88,7 +115,9 @@ fn admit(connect: &Connect, peer: SocketAddr, shared: &Shared) -> Result<(), Rea
         return Err(ReasonCode::NOT_AUTHORIZED);
     }
     if connect.client_id.len() > MAX_CLIENT_ID_BYTES
-        || (connect.client_id.is_empty() && connect.protocol == ProtocolVersion::V311 && !connect.clean_start)
+        || (connect.client_id.is_empty()
+            && connect.protocol == ProtocolVersion::V311
+            && !connect.clean_start)
     {
         return Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID); // [MQTT-3.1.3-8]
     }
@@ -105,7 +134,11 @@ async fn refuse(stream: &mut TcpStream, peer: SocketAddr, shared: &Shared, refus
     match refusal {
         Refusal::Connack(protocol, code, why) => {
             tracing::info!(%peer, code = code.0, why, "CONNECT refused");
-            let ack = ConnAck { session_present: false, code, properties: Properties::default() };
+            let ack = ConnAck {
+                session_present: false,
+                code,
+                properties: Properties::default(),
+            };
             let mut out = BytesMut::new();
             if mqtt::encode(&Packet::ConnAck(ack), protocol, &mut out).is_ok() {
                 let _ = stream.write_all(&out).await;
@@ -155,29 +188,58 @@ async fn register(
         receive_maximum: connect.properties.receive_maximum.unwrap_or(u16::MAX),
         max_packet_size: connect.properties.maximum_packet_size.unwrap_or(u32::MAX),
     };
-    let info = ConnectInfo { client_id: client_id.clone(), clean_start: connect.clean_start, expiry, will: connect.will };
+    let info = ConnectInfo {
+        client_id: client_id.clone(),
+        clean_start: connect.clean_start,
+        expiry,
+        will: connect.will,
+    };
     let (tx, rx) = oneshot::channel();
-    shared.router.send(Request::Connect { info, conn: handle, reply: tx }).await.ok()?;
+    shared
+        .router
+        .send(Request::Connect {
+            info,
+            conn: handle,
+            reply: tx,
+        })
+        .await
+        .ok()?;
     let reply = rx.await.ok()?;
     if v5 {
         props.receive_maximum = Some(config.receive_maximum);
         props.maximum_packet_size = Some(config.max_packet_size);
         props.topic_alias_maximum = Some(config.topic_alias_maximum);
     }
-    let ack = ConnAck { session_present: reply.session_present, code: ReasonCode::SUCCESS, properties: props };
+    let ack = ConnAck {
+        session_present: reply.session_present,
+        code: ReasonCode::SUCCESS,
+        properties: props,
+    };
     let mut wbuf = BytesMut::new();
-    if mqtt::encode(&Packet::ConnAck(ack), connect.protocol, &mut wbuf).is_err() || stream.write_all(&wbuf).await.is_err() {
+    if mqtt::encode(&Packet::ConnAck(ack), connect.protocol, &mut wbuf).is_err()
+        || stream.write_all(&wbuf).await.is_err()
+    {
         outbox.close();
         let _ = shared
             .router
-            .send(Request::Disconnected { session: reply.session, conn, publish_will: true, expiry: None, qos2_pending: reply.qos2_pending })
+            .send(Request::Disconnected {
+                session: reply.session,
+                conn,
+                publish_will: true,
+                expiry: None,
+                qos2_pending: reply.qos2_pending,
+            })
             .await;
         return None;
     }
     shared.metrics.connections_total.inc();
     tracing::debug!(%peer, client = %client_id, session_present = reply.session_present, "client connected");
     let inbound = InboundState::new(config.topic_alias_maximum, reply.qos2_pending);
-    let aliases_out = TopicAliasesOut::new(if v5 { connect.properties.topic_alias_maximum.unwrap_or(0) } else { 0 });
+    let aliases_out = TopicAliasesOut::new(if v5 {
+        connect.properties.topic_alias_maximum.unwrap_or(0)
+    } else {
+        0
+    });
     Some(Connection {
         stream,
         peer,

@@ -21,7 +21,11 @@ pub(crate) struct InboundState {
 impl InboundState {
     /// Fresh state; `qos2` carries ids pending from an earlier connection of the session.
     pub(crate) fn new(alias_max: u16, qos2: Vec<PacketId>) -> InboundState {
-        InboundState { aliases: TopicAliasesIn::new(alias_max), qos2, awaiting_puback: 0 }
+        InboundState {
+            aliases: TopicAliasesIn::new(alias_max),
+            qos2,
+            awaiting_puback: 0,
+        }
     }
 
     /// Unacknowledged QoS 1/2 publishes from the client, against our Receive Maximum.
@@ -43,40 +47,88 @@ impl InboundState {
 }
 
 fn violation(code: ReasonCode, reason: &'static str) -> End {
-    End::Close { code, will: true, reason }
+    End::Close {
+        code,
+        will: true,
+        reason,
+    }
 }
 
 impl Connection {
     pub(super) async fn on_packet(&mut self, packet: Packet) -> Result<(), End> {
         match packet {
             Packet::Publish(p) => self.on_publish(p).await,
-            Packet::PubAck(a) => self.to_router(Request::PubAck { session: self.session, conn: self.conn, packet_id: a.packet_id }).await,
+            Packet::PubAck(a) => {
+                self.to_router(Request::PubAck {
+                    session: self.session,
+                    conn: self.conn,
+                    packet_id: a.packet_id,
+                })
+                .await
+            }
             Packet::PubRec(a) => {
-                let r = Request::PubRec { session: self.session, conn: self.conn, packet_id: a.packet_id, code: a.code };
+                let r = Request::PubRec {
+                    session: self.session,
+                    conn: self.conn,
+                    packet_id: a.packet_id,
+                    code: a.code,
+                };
                 self.to_router(r).await
             }
-            Packet::PubComp(a) => self.to_router(Request::PubComp { session: self.session, conn: self.conn, packet_id: a.packet_id }).await,
+            Packet::PubComp(a) => {
+                self.to_router(Request::PubComp {
+                    session: self.session,
+                    conn: self.conn,
+                    packet_id: a.packet_id,
+                })
+                .await
+            }
             Packet::PubRel(a) => {
                 self.on_pubrel(a.packet_id);
                 Ok(())
             }
             Packet::Subscribe(s) => {
                 // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
-                if s.subscriptions.iter().any(|x| x.options.no_local && x.filter.starts_with("$share/")) {
-                    return Err(violation(ReasonCode::PROTOCOL_ERROR, "no local on a shared subscription"));
+                if s.subscriptions
+                    .iter()
+                    .any(|x| x.options.no_local && x.filter.starts_with("$share/"))
+                {
+                    return Err(violation(
+                        ReasonCode::PROTOCOL_ERROR,
+                        "no local on a shared subscription",
+                    ));
                 }
-                self.to_router(Request::Subscribe { session: self.session, conn: self.conn, subscribe: s }).await
+                self.to_router(Request::Subscribe {
+                    session: self.session,
+                    conn: self.conn,
+                    subscribe: s,
+                })
+                .await
             }
-            Packet::Unsubscribe(u) => self.to_router(Request::Unsubscribe { session: self.session, conn: self.conn, unsubscribe: u }).await,
+            Packet::Unsubscribe(u) => {
+                self.to_router(Request::Unsubscribe {
+                    session: self.session,
+                    conn: self.conn,
+                    unsubscribe: u,
+                })
+                .await
+            }
             Packet::PingReq => {
-                self.outbox.push(Outbound::Packet(Box::new(Packet::PingResp)));
+                self.outbox
+                    .push(Outbound::Packet(Box::new(Packet::PingResp)));
                 Ok(())
             }
             Packet::Disconnect(d) => Err(self.on_disconnect(d)),
-            Packet::Auth(_) => Err(violation(ReasonCode::BAD_AUTHENTICATION_METHOD, "AUTH without an authentication method")),
+            Packet::Auth(_) => Err(violation(
+                ReasonCode::BAD_AUTHENTICATION_METHOD,
+                "AUTH without an authentication method",
+            )),
             Packet::Connect(_) => Err(violation(ReasonCode::PROTOCOL_ERROR, "second CONNECT")), // [MQTT-3.1.0-2]
             Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
-                Err(violation(ReasonCode::PROTOCOL_ERROR, "server-only packet from a client"))
+                Err(violation(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "server-only packet from a client",
+                ))
             }
         }
     }
@@ -86,17 +138,28 @@ impl Connection {
         if self.protocol == ProtocolVersion::V5 && (alias.is_some() || p.topic.is_empty()) {
             match self.inbound.aliases.resolve(&p.topic, alias) {
                 Ok(topic) => p.topic = topic.into(),
-                Err(_) => return Err(violation(ReasonCode::TOPIC_ALIAS_INVALID, "bad topic alias")),
+                Err(_) => {
+                    return Err(violation(
+                        ReasonCode::TOPIC_ALIAS_INVALID,
+                        "bad topic alias",
+                    ))
+                }
             }
         }
-        if p.qos > QoS::AtMostOnce && self.inbound.in_flight() >= usize::from(self.shared.config.receive_maximum) {
-            return Err(violation(ReasonCode::RECEIVE_MAXIMUM_EXCEEDED, "receive maximum exceeded")); // [MQTT-3.3.4-7]
+        if p.qos > QoS::AtMostOnce
+            && self.inbound.in_flight() >= usize::from(self.shared.config.receive_maximum)
+        {
+            return Err(violation(
+                ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+                "receive maximum exceeded",
+            )); // [MQTT-3.3.4-7]
         }
         let ack = match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) | (_, None) => None,
             (QoS::ExactlyOnce, Some(id)) if self.inbound.qos2.contains(&id) => {
                 // A resend of a QoS 2 message we already have: answer, do not route again.
-                self.outbox.push(Outbound::Packet(Box::new(Packet::PubRec(Ack::success(id)))));
+                self.outbox
+                    .push(Outbound::Packet(Box::new(Packet::PubRec(Ack::success(id)))));
                 return Ok(());
             }
             (qos, Some(id)) => {
@@ -105,10 +168,19 @@ impl Connection {
                 } else {
                     self.inbound.awaiting_puback += 1;
                 }
-                Some(Acker { outbox: self.outbox.clone(), packet_id: id, qos })
+                Some(Acker {
+                    outbox: self.outbox.clone(),
+                    packet_id: id,
+                    qos,
+                })
             }
         };
-        self.to_router(Request::Publish { session: self.session, publish: Box::new(p), ack }).await
+        self.to_router(Request::Publish {
+            session: self.session,
+            publish: Box::new(p),
+            ack,
+        })
+        .await
     }
 
     fn on_pubrel(&mut self, id: PacketId) {
@@ -118,16 +190,23 @@ impl Connection {
         } else if self.protocol == ProtocolVersion::V5 {
             comp.code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
         }
-        self.outbox.push(Outbound::Packet(Box::new(Packet::PubComp(comp))));
+        self.outbox
+            .push(Outbound::Packet(Box::new(Packet::PubComp(comp))));
     }
 
     fn on_disconnect(&mut self, d: mqtt::Disconnect) -> End {
         let expiry = d.properties.session_expiry_interval;
         if self.connect_expiry_zero && expiry.is_some_and(|e| e > 0) {
             // [MQTT-3.14.2-2]: a session that was to end cannot be made to persist here.
-            return violation(ReasonCode::PROTOCOL_ERROR, "session expiry raised at DISCONNECT");
+            return violation(
+                ReasonCode::PROTOCOL_ERROR,
+                "session expiry raised at DISCONNECT",
+            );
         }
-        End::ClientDisconnect { will: d.code == ReasonCode::DISCONNECT_WITH_WILL, expiry }
+        End::ClientDisconnect {
+            will: d.code == ReasonCode::DISCONNECT_WITH_WILL,
+            expiry,
+        }
     }
 
     async fn to_router(&self, request: Request) -> Result<(), End> {
@@ -135,6 +214,10 @@ impl Connection {
             .router
             .send(request)
             .await
-            .map_err(|_| End::Close { code: ReasonCode::SERVER_SHUTTING_DOWN, will: false, reason: "router stopped" })
+            .map_err(|_| End::Close {
+                code: ReasonCode::SERVER_SHUTTING_DOWN,
+                will: false,
+                reason: "router stopped",
+            })
     }
 }

@@ -51,7 +51,11 @@ enum End {
     /// The network went away or the keep-alive expired: the will is published.
     Lost,
     /// We close with this reason (protocol error, takeover, shutdown…).
-    Close { code: ReasonCode, will: bool, reason: &'static str },
+    Close {
+        code: ReasonCode,
+        will: bool,
+        reason: &'static str,
+    },
 }
 
 /// State of one connected client after CONNACK.
@@ -77,7 +81,9 @@ struct Connection {
 pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let Some(mut c) = handshake::accept(stream, peer, shared, conn).await else { return };
+    let Some(mut c) = handshake::accept(stream, peer, shared, conn).await else {
+        return;
+    };
     c.shared.metrics.connections.add(1);
     let end = c.run().await;
     c.shared.metrics.connections.add(-1);
@@ -131,7 +137,11 @@ impl Connection {
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(peer = %self.peer, client = %self.client_id, error = %e, "closing connection: bad packet");
-                    return Err(End::Close { code: e.reason_code(), will: true, reason: "bad packet" });
+                    return Err(End::Close {
+                        code: e.reason_code(),
+                        will: true,
+                        reason: "bad packet",
+                    });
                 }
             }
         }
@@ -166,7 +176,12 @@ impl Connection {
                 Outbound::Disconnect(code) => {
                     self.outbox.written(published);
                     let _ = self.write_out().await;
-                    return Err(End::Close { code, will: code != ReasonCode::SESSION_TAKEN_OVER && code != ReasonCode::SERVER_SHUTTING_DOWN, reason: "closed by broker" });
+                    return Err(End::Close {
+                        code,
+                        will: code != ReasonCode::SESSION_TAKEN_OVER
+                            && code != ReasonCode::SERVER_SHUTTING_DOWN,
+                        reason: "closed by broker",
+                    });
                 }
             }
         }
@@ -218,7 +233,10 @@ impl Connection {
                 if self.protocol == ProtocolVersion::V5 {
                     // A reason string is allowed on DISCONNECT whatever the client's
                     // Request Problem Information [MQTT-3.1.2-29].
-                    let properties = Properties { reason_string: Some(reason.into()), ..Properties::default() };
+                    let properties = Properties {
+                        reason_string: Some(reason.into()),
+                        ..Properties::default()
+                    };
                     let d = Disconnect { code, properties };
                     self.encode(&Packet::Disconnect(d));
                     let _ = self.write_out().await;

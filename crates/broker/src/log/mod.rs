@@ -79,6 +79,9 @@ pub struct LogConfig {
     /// When false, records are written but never fsynced (benchmarks of the non-durable
     /// mode only; never the default).
     pub fsync: bool,
+    /// The owner rewrites the log as a snapshot of its live state once the log is past
+    /// this size and twice the size of the previous snapshot.
+    pub compact_bytes: u64,
 }
 
 impl Default for LogConfig {
@@ -86,6 +89,7 @@ impl Default for LogConfig {
         LogConfig {
             segment_bytes: 64 * 1024 * 1024,
             fsync: true,
+            compact_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -20,6 +20,7 @@ fn config(segment_bytes: u64) -> LogConfig {
     LogConfig {
         segment_bytes,
         fsync: true,
+        ..LogConfig::default()
     }
 }
 

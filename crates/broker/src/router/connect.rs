@@ -15,7 +15,12 @@ use crate::persist::Record;
 use crate::trie::Match;
 
 impl Router {
-    pub(super) fn on_connect(&mut self, info: ConnectInfo, conn: ConnHandle, reply: oneshot::Sender<ConnectReply>) {
+    pub(super) fn on_connect(
+        &mut self,
+        info: ConnectInfo,
+        conn: ConnHandle,
+        reply: oneshot::Sender<ConnectReply>,
+    ) {
         let expiry = cap_expiry(info.expiry, self.config.max_session_expiry);
         let mut session_present = false;
         let mut existing = self.ids.get(info.client_id.as_str()).copied();
@@ -32,7 +37,9 @@ impl Router {
             Some(id) => id,
             None => self.create_session(&info.client_id, expiry),
         };
-        let Some(session) = self.sessions.get_mut(&id) else { return };
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
         let was_persistent = session.persistent();
         let expiry_changed = session.expiry != expiry;
         session.expiry = expiry;
@@ -40,10 +47,17 @@ impl Router {
         session.conn = Some(conn);
         let qos2_pending = std::mem::take(&mut session.qos2_pending);
         if session.persistent() && (expiry_changed || !was_persistent || !session_present) {
-            let record = Record::Session { client_id: session.client_id.to_string(), expiry };
+            let record = Record::Session {
+                client_id: session.client_id.to_string(),
+                expiry,
+            };
             self.log.append(record.encode(), None);
         }
-        let _ = reply.send(ConnectReply { session: id, session_present, qos2_pending });
+        let _ = reply.send(ConnectReply {
+            session: id,
+            session_present,
+            qos2_pending,
+        });
         if session_present {
             self.resend_inflight(id);
         }
@@ -52,9 +66,12 @@ impl Router {
     /// Detaches the session from its old connection and cancels its timers; a pending
     /// will is published only if the new connection starts clean (the session ends).
     fn take_over(&mut self, id: SessionId, clean_start: bool) {
-        let Some(session) = self.sessions.get_mut(&id) else { return };
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
         if let Some(old) = session.conn.take() {
-            old.outbox.push(Outbound::Disconnect(ReasonCode::SESSION_TAKEN_OVER));
+            old.outbox
+                .push(Outbound::Disconnect(ReasonCode::SESSION_TAKEN_OVER));
         }
         for key in std::mem::take(&mut session.timers) {
             self.timers.remove(&key);
@@ -84,7 +101,9 @@ impl Router {
         qos2_pending: Vec<u16>,
     ) {
         let max = self.config.max_session_expiry;
-        let Some(session) = self.sessions.get_mut(&id) else { return };
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
         if session.conn.as_ref().map(|c| c.id) != Some(conn) {
             return; // a replaced connection; the session has moved on
         }
@@ -93,7 +112,10 @@ impl Router {
         if let Some(e) = expiry {
             let e = cap_expiry(e, max);
             if e != session.expiry && e > 0 {
-                let record = Record::Session { client_id: session.client_id.to_string(), expiry: e };
+                let record = Record::Session {
+                    client_id: session.client_id.to_string(),
+                    expiry: e,
+                };
                 self.log.append(record.encode(), None);
             }
             session.expiry = e;
@@ -156,7 +178,9 @@ impl Router {
     /// Forgets a session: subscriptions, queue, in-flight messages, timers; logged when
     /// it was persistent.
     pub(super) fn end_session(&mut self, id: SessionId) {
-        let Some(session) = self.sessions.remove(&id) else { return };
+        let Some(session) = self.sessions.remove(&id) else {
+            return;
+        };
         self.ids.remove(&session.client_id);
         for filter in session.subscriptions.keys() {
             self.tree.unsubscribe(filter, &id);
@@ -165,9 +189,13 @@ impl Router {
             self.timers.remove(key);
         }
         self.metrics.sessions.add(-1);
-        self.metrics.queued_messages.add(-(session.queue.len() as i64));
+        self.metrics
+            .queued_messages
+            .add(-(session.queue.len() as i64));
         if session.persistent() {
-            let record = Record::SessionEnd { client_id: session.client_id.to_string() };
+            let record = Record::SessionEnd {
+                client_id: session.client_id.to_string(),
+            };
             self.log.append(record.encode(), None);
         }
     }
@@ -175,16 +203,23 @@ impl Router {
     /// Hands messages that came through a shared subscription to another member of the
     /// group when this member disconnects, so the group keeps consuming them.
     fn redistribute_shared(&mut self, id: SessionId) {
-        let Some(session) = self.sessions.get_mut(&id) else { return };
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
         let mut moved: Vec<Delivery> = Vec::new();
-        let inflight_ids: Vec<u16> =
-            session.inflight.iter().filter(|(_, f)| f.delivery.shared.is_some() && !f.released).map(|(k, _)| *k).collect();
+        let inflight_ids: Vec<u16> = session
+            .inflight
+            .iter()
+            .filter(|(_, f)| f.delivery.shared.is_some() && !f.released)
+            .map(|(k, _)| *k)
+            .collect();
         for packet_id in inflight_ids {
             if let Some(f) = session.inflight.remove(&packet_id) {
                 moved.push(f.delivery);
             }
         }
-        let (shared, kept): (Vec<Delivery>, Vec<Delivery>) = session.queue.drain(..).partition(|d| d.shared.is_some());
+        let (shared, kept): (Vec<Delivery>, Vec<Delivery>) =
+            session.queue.drain(..).partition(|d| d.shared.is_some());
         session.queue.extend(kept);
         for d in &shared {
             session.queued_bytes -= d.message.weight();
@@ -198,7 +233,9 @@ impl Router {
     }
 
     fn redeliver_shared(&mut self, from: SessionId, delivery: Delivery) {
-        let Some(group) = delivery.shared.clone() else { return };
+        let Some(group) = delivery.shared.clone() else {
+            return;
+        };
         let mut members = Vec::new();
         self.tree.for_each_match(&delivery.message.topic, |m| {
             if let Match::Shared { id, members: m, .. } = m {
@@ -215,7 +252,9 @@ impl Router {
 
     /// Records that a durable message now belongs to another persistent session.
     fn log_retarget(&mut self, to: SessionId, delivery: &Delivery) {
-        let (Some(id), Some(session)) = (delivery.message.log_id, self.sessions.get(&to)) else { return };
+        let (Some(id), Some(session)) = (delivery.message.log_id, self.sessions.get(&to)) else {
+            return;
+        };
         if !session.persistent() {
             return;
         }
@@ -226,7 +265,8 @@ impl Router {
             sub_ids: delivery.sub_ids.clone(),
         };
         let stored = super::publish::stored(&delivery.message, id, vec![target]);
-        self.log.append(Record::Message(Box::new(stored)).encode(), None);
+        self.log
+            .append(Record::Message(Box::new(stored)).encode(), None);
     }
 }
 

@@ -22,12 +22,20 @@ impl Router {
         }
         let max_inflight = self.config.max_inflight;
         let max_outbound = self.config.max_outbound_bytes;
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         if delivery.qos == QoS::AtMostOnce {
             // QoS 0 is never queued: sent if the connection keeps up, shed otherwise.
             match &session.conn {
                 Some(conn) if conn.outbox.bytes() < max_outbound => {
-                    let publish = delivery.message.to_publish(QoS::AtMostOnce, delivery.retain, None, &delivery.sub_ids, now);
+                    let publish = delivery.message.to_publish(
+                        QoS::AtMostOnce,
+                        delivery.retain,
+                        None,
+                        &delivery.sub_ids,
+                        now,
+                    );
                     if fits(conn.max_packet_size, &publish, conn.protocol) {
                         self.metrics.messages_out[0].inc();
                         self.metrics.bytes_out.add(publish.payload.len() as u64);
@@ -41,7 +49,10 @@ impl Router {
             }
             return;
         }
-        if session.conn.is_some() && session.queue.is_empty() && session.inflight.len() < session.window(max_inflight) {
+        if session.conn.is_some()
+            && session.queue.is_empty()
+            && session.inflight.len() < session.window(max_inflight)
+        {
             self.send_inflight(session_id, delivery, now);
         } else {
             self.enqueue(session_id, delivery);
@@ -50,13 +61,23 @@ impl Router {
 
     /// Assigns a packet id and sends; the caller checked the window.
     fn send_inflight(&mut self, session_id: SessionId, delivery: Delivery, now: Instant) {
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
-        let Some(conn) = session.conn.clone() else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        let Some(conn) = session.conn.clone() else {
+            return;
+        };
         let Some(packet_id) = session.allocate_packet_id() else {
             session.queue.push_front(delivery);
             return;
         };
-        let publish = delivery.message.to_publish(delivery.qos, delivery.retain, Some(packet_id), &delivery.sub_ids, now);
+        let publish = delivery.message.to_publish(
+            delivery.qos,
+            delivery.retain,
+            Some(packet_id),
+            &delivery.sub_ids,
+            now,
+        );
         if !fits(conn.max_packet_size, &publish, conn.protocol) {
             // [MQTT-3.1.2-25]: never send a packet larger than the client accepts.
             self.metrics.dropped_too_large.inc();
@@ -65,15 +86,26 @@ impl Router {
         }
         self.metrics.messages_out[delivery.qos as usize].inc();
         self.metrics.bytes_out.add(publish.payload.len() as u64);
-        session.inflight.insert(packet_id, Inflight { delivery, released: false });
+        session.inflight.insert(
+            packet_id,
+            Inflight {
+                delivery,
+                released: false,
+            },
+        );
         conn.outbox.push(Outbound::Publish(Box::new(publish)));
     }
 
     /// Appends to the session queue, applying the overflow policy.
     fn enqueue(&mut self, session_id: SessionId, delivery: Delivery) {
-        let (max_count, max_bytes) = (self.config.max_queued_messages, self.config.max_queued_bytes);
+        let (max_count, max_bytes) = (
+            self.config.max_queued_messages,
+            self.config.max_queued_bytes,
+        );
         let policy = self.config.overflow;
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         let weight = delivery.message.weight();
         let mut dropped = Vec::new();
         while !session.queue.is_empty()
@@ -104,11 +136,15 @@ impl Router {
         let max_inflight = self.config.max_inflight;
         let now = Instant::now();
         loop {
-            let Some(session) = self.sessions.get_mut(&session_id) else { return };
+            let Some(session) = self.sessions.get_mut(&session_id) else {
+                return;
+            };
             if session.conn.is_none() || session.inflight.len() >= session.window(max_inflight) {
                 return;
             }
-            let Some(delivery) = session.queue.pop_front() else { return };
+            let Some(delivery) = session.queue.pop_front() else {
+                return;
+            };
             session.queued_bytes -= delivery.message.weight();
             self.metrics.queued_messages.add(-1);
             if delivery.message.is_expired(now) {
@@ -122,9 +158,15 @@ impl Router {
 
     /// Logs that a persistent session no longer needs a durable message.
     pub(super) fn forget(&mut self, session_id: SessionId, delivery: &Delivery) {
-        let (Some(id), Some(session)) = (delivery.message.log_id, self.sessions.get(&session_id)) else { return };
+        let (Some(id), Some(session)) = (delivery.message.log_id, self.sessions.get(&session_id))
+        else {
+            return;
+        };
         if session.persistent() {
-            let record = Record::Ack { client_id: session.client_id.to_string(), id };
+            let record = Record::Ack {
+                client_id: session.client_id.to_string(),
+                id,
+            };
             self.log.append(record.encode(), None);
         }
     }
@@ -136,7 +178,9 @@ impl Router {
     }
 
     pub(super) fn on_puback(&mut self, session_id: SessionId, conn: ConnId, packet_id: PacketId) {
-        let Some(session) = self.current(session_id, conn) else { return };
+        let Some(session) = self.current(session_id, conn) else {
+            return;
+        };
         match session.inflight.get(&packet_id) {
             Some(f) if f.delivery.qos == QoS::AtLeastOnce => {}
             _ => return, // unknown id: nothing to do [MQTT-4.3.2]
@@ -147,9 +191,19 @@ impl Router {
         self.pump(session_id);
     }
 
-    pub(super) fn on_pubrec(&mut self, session_id: SessionId, conn: ConnId, packet_id: PacketId, code: ReasonCode) {
-        let Some(session) = self.current(session_id, conn) else { return };
-        let Some(conn) = session.conn.clone() else { return };
+    pub(super) fn on_pubrec(
+        &mut self,
+        session_id: SessionId,
+        conn: ConnId,
+        packet_id: PacketId,
+        code: ReasonCode,
+    ) {
+        let Some(session) = self.current(session_id, conn) else {
+            return;
+        };
+        let Some(conn) = session.conn.clone() else {
+            return;
+        };
         let known = matches!(session.inflight.get(&packet_id), Some(f) if f.delivery.qos == QoS::ExactlyOnce);
         if code.is_error() {
             // The client refused the message: the flow ends here [MQTT-4.3.3].
@@ -165,11 +219,14 @@ impl Router {
         } else if conn.protocol == ProtocolVersion::V5 {
             rel.code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
         }
-        conn.outbox.push(Outbound::Packet(Box::new(Packet::PubRel(rel))));
+        conn.outbox
+            .push(Outbound::Packet(Box::new(Packet::PubRel(rel))));
     }
 
     pub(super) fn on_pubcomp(&mut self, session_id: SessionId, conn: ConnId, packet_id: PacketId) {
-        let Some(session) = self.current(session_id, conn) else { return };
+        let Some(session) = self.current(session_id, conn) else {
+            return;
+        };
         if !matches!(session.inflight.get(&packet_id), Some(f) if f.released) {
             return;
         }
@@ -183,15 +240,24 @@ impl Router {
     /// [MQTT-4.4.0-1], then the queue.
     pub(super) fn resend_inflight(&mut self, session_id: SessionId) {
         let now = Instant::now();
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
-        let Some(conn) = session.conn.clone() else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        let Some(conn) = session.conn.clone() else {
+            return;
+        };
         for (packet_id, f) in &session.inflight {
             if f.released {
-                conn.outbox.push(Outbound::Packet(Box::new(Packet::PubRel(Ack::success(*packet_id)))));
+                conn.outbox
+                    .push(Outbound::Packet(Box::new(Packet::PubRel(Ack::success(
+                        *packet_id,
+                    )))));
                 continue;
             }
             let d = &f.delivery;
-            let mut publish = d.message.to_publish(d.qos, d.retain, Some(*packet_id), &d.sub_ids, now);
+            let mut publish =
+                d.message
+                    .to_publish(d.qos, d.retain, Some(*packet_id), &d.sub_ids, now);
             publish.dup = true;
             conn.outbox.push(Outbound::Publish(Box::new(publish)));
         }

@@ -96,19 +96,48 @@ pub(crate) struct Acker {
 #[derive(Debug)]
 pub(crate) enum Request {
     /// A client passed CONNECT checks.
-    Connect { info: ConnectInfo, conn: ConnHandle, reply: oneshot::Sender<ConnectReply> },
+    Connect {
+        info: ConnectInfo,
+        conn: ConnHandle,
+        reply: oneshot::Sender<ConnectReply>,
+    },
     /// A client published.
-    Publish { session: SessionId, publish: Box<Publish>, ack: Option<Acker> },
+    Publish {
+        session: SessionId,
+        publish: Box<Publish>,
+        ack: Option<Acker>,
+    },
     /// A client subscribed.
-    Subscribe { session: SessionId, conn: ConnId, subscribe: Subscribe },
+    Subscribe {
+        session: SessionId,
+        conn: ConnId,
+        subscribe: Subscribe,
+    },
     /// A client unsubscribed.
-    Unsubscribe { session: SessionId, conn: ConnId, unsubscribe: Unsubscribe },
+    Unsubscribe {
+        session: SessionId,
+        conn: ConnId,
+        unsubscribe: Unsubscribe,
+    },
     /// PUBACK from the client.
-    PubAck { session: SessionId, conn: ConnId, packet_id: PacketId },
+    PubAck {
+        session: SessionId,
+        conn: ConnId,
+        packet_id: PacketId,
+    },
     /// PUBREC from the client.
-    PubRec { session: SessionId, conn: ConnId, packet_id: PacketId, code: ReasonCode },
+    PubRec {
+        session: SessionId,
+        conn: ConnId,
+        packet_id: PacketId,
+        code: ReasonCode,
+    },
     /// PUBCOMP from the client.
-    PubComp { session: SessionId, conn: ConnId, packet_id: PacketId },
+    PubComp {
+        session: SessionId,
+        conn: ConnId,
+        packet_id: PacketId,
+    },
     /// The connection ended.
     Disconnected {
         session: SessionId,
@@ -152,7 +181,12 @@ pub(crate) struct Router {
 
 impl Router {
     /// Creates the router over an opened log and the state recovered from it.
-    pub(crate) fn new(config: Arc<Config>, metrics: Arc<Metrics>, log: Log, recovered: recovery::Recovered) -> Router {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+        log: Log,
+        recovered: recovery::Recovered,
+    ) -> Router {
         let mut router = Router {
             config,
             metrics,
@@ -213,15 +247,44 @@ impl Router {
     fn handle(&mut self, request: Request) {
         match request {
             Request::Connect { info, conn, reply } => self.on_connect(info, conn, reply),
-            Request::Publish { session, publish, ack } => self.on_publish(session, *publish, ack),
-            Request::Subscribe { session, conn, subscribe } => self.on_subscribe(session, conn, subscribe),
-            Request::Unsubscribe { session, conn, unsubscribe } => self.on_unsubscribe(session, conn, unsubscribe),
-            Request::PubAck { session, conn, packet_id } => self.on_puback(session, conn, packet_id),
-            Request::PubRec { session, conn, packet_id, code } => self.on_pubrec(session, conn, packet_id, code),
-            Request::PubComp { session, conn, packet_id } => self.on_pubcomp(session, conn, packet_id),
-            Request::Disconnected { session, conn, publish_will, expiry, qos2_pending } => {
-                self.on_disconnected(session, conn, publish_will, expiry, qos2_pending)
-            }
+            Request::Publish {
+                session,
+                publish,
+                ack,
+            } => self.on_publish(session, *publish, ack),
+            Request::Subscribe {
+                session,
+                conn,
+                subscribe,
+            } => self.on_subscribe(session, conn, subscribe),
+            Request::Unsubscribe {
+                session,
+                conn,
+                unsubscribe,
+            } => self.on_unsubscribe(session, conn, unsubscribe),
+            Request::PubAck {
+                session,
+                conn,
+                packet_id,
+            } => self.on_puback(session, conn, packet_id),
+            Request::PubRec {
+                session,
+                conn,
+                packet_id,
+                code,
+            } => self.on_pubrec(session, conn, packet_id, code),
+            Request::PubComp {
+                session,
+                conn,
+                packet_id,
+            } => self.on_pubcomp(session, conn, packet_id),
+            Request::Disconnected {
+                session,
+                conn,
+                publish_will,
+                expiry,
+                qos2_pending,
+            } => self.on_disconnected(session, conn, publish_will, expiry, qos2_pending),
             Request::Shutdown { .. } => {}
         }
     }
@@ -249,7 +312,9 @@ impl Router {
     fn shutdown(&mut self, done: oneshot::Sender<()>) {
         for session in self.sessions.values_mut() {
             if let Some(conn) = session.conn.take() {
-                conn.outbox.push(crate::outbox::Outbound::Disconnect(ReasonCode::SERVER_SHUTTING_DOWN));
+                conn.outbox.push(crate::outbox::Outbound::Disconnect(
+                    ReasonCode::SERVER_SHUTTING_DOWN,
+                ));
             }
         }
         self.log.barrier(Box::new(move || {

@@ -38,20 +38,26 @@ impl Router {
     pub(super) fn route(&mut self, mut message: Message, ack: Option<Acker>) {
         let routes = self.match_routes(&message);
         let durable_targets = self.durable_targets(&message, &routes);
-        let needs_log = message.retain || (message.qos > QoS::AtMostOnce && !durable_targets.is_empty());
+        let needs_log =
+            message.retain || (message.qos > QoS::AtMostOnce && !durable_targets.is_empty());
         if needs_log {
             let id = self.next_message_id;
             self.next_message_id += 1;
             message.log_id = Some(id);
             let record = Record::Message(Box::new(stored(&message, id, durable_targets)));
-            self.log.append(record.encode(), ack.map(|a| Box::new(move || acknowledge(a)) as _));
+            self.log.append(
+                record.encode(),
+                ack.map(|a| Box::new(move || acknowledge(a)) as _),
+            );
         } else if let Some(a) = ack {
             acknowledge(a);
         }
         let message = Arc::new(message);
         if message.retain {
             self.retained.set(message.clone());
-            self.metrics.retained_messages.set(self.retained.len() as i64);
+            self.metrics
+                .retained_messages
+                .set(self.retained.len() as i64);
         }
         for route in routes {
             let delivery = Delivery {
@@ -165,7 +171,11 @@ fn merge_direct(mut direct: Vec<(SessionId, SubOptions)>, published: QoS) -> Vec
 /// Sends PUBACK / PUBREC to the publisher; runs once the message is durable.
 fn acknowledge(a: Acker) {
     let ack = Ack::success(a.packet_id);
-    let packet = if a.qos == QoS::ExactlyOnce { Packet::PubRec(ack) } else { Packet::PubAck(ack) };
+    let packet = if a.qos == QoS::ExactlyOnce {
+        Packet::PubRec(ack)
+    } else {
+        Packet::PubAck(ack)
+    };
     a.outbox.push(Outbound::Packet(Box::new(packet)));
 }
 

@@ -50,11 +50,18 @@ impl Recovered {
             }
         };
         match record {
-            Record::Session { client_id, expiry } => self.sessions.entry(client_id).or_default().expiry = expiry,
+            Record::Session { client_id, expiry } => {
+                self.sessions.entry(client_id).or_default().expiry = expiry
+            }
             Record::SessionEnd { client_id } => {
                 self.sessions.remove(&client_id);
             }
-            Record::Subscribe { client_id, filter, options, sub_id } => {
+            Record::Subscribe {
+                client_id,
+                filter,
+                options,
+                sub_id,
+            } => {
                 if let Some(s) = self.sessions.get_mut(&client_id) {
                     s.subscriptions.insert(filter, (options, sub_id));
                 }
@@ -97,23 +104,21 @@ impl Recovered {
     }
 }
 
-/// Size past which a log is compacted, and the growth over the last snapshot needed.
-const COMPACT_MIN_BYTES: u64 = 64 * 1024 * 1024;
-
 impl Router {
     /// Turns recovered data into live (disconnected) sessions and retained messages.
     pub(super) fn install(&mut self, mut recovered: Recovered) {
         self.next_message_id = recovered.max_message_id + 1;
         let now = Instant::now();
         let mut live: HashMap<u64, Arc<Message>> = HashMap::new();
-        let mut message = |id: u64, messages: &mut HashMap<u64, StoredMessage>| -> Option<Arc<Message>> {
-            if let Some(m) = live.get(&id) {
-                return Some(m.clone());
-            }
-            let m = Arc::new(to_message(messages.get(&id)?, now));
-            live.insert(id, m.clone());
-            Some(m)
-        };
+        let mut message =
+            |id: u64, messages: &mut HashMap<u64, StoredMessage>| -> Option<Arc<Message>> {
+                if let Some(m) = live.get(&id) {
+                    return Some(m.clone());
+                }
+                let m = Arc::new(to_message(messages.get(&id)?, now));
+                live.insert(id, m.clone());
+                Some(m)
+            };
         for (topic, id) in std::mem::take(&mut recovered.retained) {
             if let Some(m) = message(id, &mut recovered.messages) {
                 debug_assert_eq!(&*m.topic, topic);
@@ -132,7 +137,9 @@ impl Router {
                 }
             }
             for (mid, target) in rs.pending {
-                let Some(m) = message(mid, &mut recovered.messages) else { continue };
+                let Some(m) = message(mid, &mut recovered.messages) else {
+                    continue;
+                };
                 let delivery = Delivery {
                     qos: QoS::from_bits(target.qos).unwrap_or(QoS::AtLeastOnce),
                     retain: target.retain,
@@ -142,23 +149,39 @@ impl Router {
                 };
                 self.deliver(id, delivery);
             }
-            let key = self.add_timer(now + std::time::Duration::from_secs(u64::from(rs.expiry)), Timer::Expire(id));
+            let key = self.add_timer(
+                now + std::time::Duration::from_secs(u64::from(rs.expiry)),
+                Timer::Expire(id),
+            );
             if let Some(s) = self.sessions.get_mut(&id) {
                 s.timers.push(key);
             }
         }
-        self.metrics.retained_messages.set(self.retained.len() as i64);
+        self.metrics
+            .retained_messages
+            .set(self.retained.len() as i64);
     }
 
     /// Rewrites the log as a snapshot of the live state once it has grown enough.
     pub(super) fn maybe_compact(&mut self) {
         let size = self.log.size();
-        if size < COMPACT_MIN_BYTES.max(self.log_size_after_compact.saturating_mul(2)) {
+        if size
+            < self
+                .config
+                .log
+                .compact_bytes
+                .max(self.log_size_after_compact.saturating_mul(2))
+        {
             return;
         }
         let snapshot = self.snapshot();
         let bytes: u64 = snapshot.iter().map(|r| r.len() as u64).sum();
-        tracing::info!(log_bytes = size, snapshot_bytes = bytes, records = snapshot.len(), "compacting the durable log");
+        tracing::info!(
+            log_bytes = size,
+            snapshot_bytes = bytes,
+            records = snapshot.len(),
+            "compacting the durable log"
+        );
         self.log.compact(snapshot);
         self.log_size_after_compact = bytes.max(1);
     }
@@ -170,12 +193,20 @@ impl Router {
         let mut messages: BTreeMap<u64, (Arc<Message>, Vec<Target>)> = BTreeMap::new();
         for m in self.retained.all() {
             if let Some(id) = m.log_id {
-                messages.entry(id).or_insert_with(|| (m.clone(), Vec::new()));
+                messages
+                    .entry(id)
+                    .or_insert_with(|| (m.clone(), Vec::new()));
             }
         }
         for session in self.sessions.values().filter(|s| s.persistent()) {
             let client_id = session.client_id.to_string();
-            out.push(Record::Session { client_id: client_id.clone(), expiry: session.expiry }.encode());
+            out.push(
+                Record::Session {
+                    client_id: client_id.clone(),
+                    expiry: session.expiry,
+                }
+                .encode(),
+            );
             for (filter, o) in &session.subscriptions {
                 let wire = mqtt::SubscriptionOptions {
                     qos: o.qos,
@@ -193,8 +224,17 @@ impl Router {
             }
             for d in pending_of(session) {
                 let Some(id) = d.message.log_id else { continue };
-                let target = Target { client_id: client_id.clone(), qos: d.qos as u8, retain: d.retain, sub_ids: d.sub_ids.clone() };
-                messages.entry(id).or_insert_with(|| (d.message.clone(), Vec::new())).1.push(target);
+                let target = Target {
+                    client_id: client_id.clone(),
+                    qos: d.qos as u8,
+                    retain: d.retain,
+                    sub_ids: d.sub_ids.clone(),
+                };
+                messages
+                    .entry(id)
+                    .or_insert_with(|| (d.message.clone(), Vec::new()))
+                    .1
+                    .push(target);
             }
         }
         for (id, (m, targets)) in messages {
@@ -208,7 +248,11 @@ impl Router {
 }
 
 fn pending_of(session: &Session) -> impl Iterator<Item = &Delivery> {
-    session.inflight.values().map(|f| &f.delivery).chain(session.queue.iter())
+    session
+        .inflight
+        .values()
+        .map(|f| &f.delivery)
+        .chain(session.queue.iter())
 }
 
 fn to_message(m: &StoredMessage, now: Instant) -> Message {

@@ -99,7 +99,10 @@ impl Session {
 
     /// How many QoS 1/2 messages may be unacknowledged towards the client.
     pub(crate) fn window(&self, max_inflight: u16) -> usize {
-        let client = self.conn.as_ref().map_or(max_inflight, |c| c.receive_maximum);
+        let client = self
+            .conn
+            .as_ref()
+            .map_or(max_inflight, |c| c.receive_maximum);
         usize::from(client.min(max_inflight).max(1))
     }
 

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use mqtt::topic::{parse_shared, validate_topic_filter};
-use mqtt::{Packet, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, Subscription, UnsubAck, Unsubscribe};
+use mqtt::{
+    Packet, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, Subscription,
+    UnsubAck, Unsubscribe,
+};
 
 use super::session::Delivery;
 use super::{ConnId, Router, SessionId, SubOptions};
@@ -12,16 +15,31 @@ use crate::outbox::Outbound;
 use crate::persist::Record;
 
 impl Router {
-    pub(super) fn on_subscribe(&mut self, session_id: SessionId, conn: ConnId, subscribe: Subscribe) {
-        let Some(outbox) = self.outbox_of(session_id, conn) else { return };
-        let sub_id = subscribe.properties.subscription_identifiers.first().copied();
+    pub(super) fn on_subscribe(
+        &mut self,
+        session_id: SessionId,
+        conn: ConnId,
+        subscribe: Subscribe,
+    ) {
+        let Some(outbox) = self.outbox_of(session_id, conn) else {
+            return;
+        };
+        let sub_id = subscribe
+            .properties
+            .subscription_identifiers
+            .first()
+            .copied();
         let mut codes = Vec::with_capacity(subscribe.subscriptions.len());
         let mut retained = Vec::new();
         for s in &subscribe.subscriptions {
             let code = self.subscribe_one(session_id, s, sub_id, &mut retained);
             codes.push(code);
         }
-        let suback = SubAck { packet_id: subscribe.packet_id, codes, properties: Default::default() };
+        let suback = SubAck {
+            packet_id: subscribe.packet_id,
+            codes,
+            properties: Default::default(),
+        };
         outbox.push(Outbound::Packet(Box::new(Packet::SubAck(suback))));
         // Retained messages follow the SUBACK [MQTT-3.8.4-3].
         for delivery in retained {
@@ -54,7 +72,9 @@ impl Router {
             Ok(old) => old.is_some(),
             Err(_) => return ReasonCode::TOPIC_FILTER_INVALID,
         };
-        let Some(session) = self.sessions.get_mut(&session_id) else { return ReasonCode::UNSPECIFIED_ERROR };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return ReasonCode::UNSPECIFIED_ERROR;
+        };
         session.subscriptions.insert(s.filter.clone(), options);
         if session.persistent() {
             let record = Record::Subscribe {
@@ -87,29 +107,50 @@ impl Router {
         ReasonCode(options.qos as u8)
     }
 
-    pub(super) fn on_unsubscribe(&mut self, session_id: SessionId, conn: ConnId, unsubscribe: Unsubscribe) {
-        let Some(outbox) = self.outbox_of(session_id, conn) else { return };
+    pub(super) fn on_unsubscribe(
+        &mut self,
+        session_id: SessionId,
+        conn: ConnId,
+        unsubscribe: Unsubscribe,
+    ) {
+        let Some(outbox) = self.outbox_of(session_id, conn) else {
+            return;
+        };
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
         for filter in &unsubscribe.filters {
             codes.push(self.unsubscribe_one(session_id, filter));
         }
-        let v5 = self.sessions.get(&session_id).and_then(|s| s.conn.as_ref()).map(|c| c.protocol) == Some(ProtocolVersion::V5);
+        let v5 = self
+            .sessions
+            .get(&session_id)
+            .and_then(|s| s.conn.as_ref())
+            .map(|c| c.protocol)
+            == Some(ProtocolVersion::V5);
         if !v5 {
             codes.clear();
         }
-        let unsuback = UnsubAck { packet_id: unsubscribe.packet_id, codes, properties: Default::default() };
+        let unsuback = UnsubAck {
+            packet_id: unsubscribe.packet_id,
+            codes,
+            properties: Default::default(),
+        };
         outbox.push(Outbound::Packet(Box::new(Packet::UnsubAck(unsuback))));
     }
 
     pub(super) fn unsubscribe_one(&mut self, session_id: SessionId, filter: &str) -> ReasonCode {
         let removed = self.tree.unsubscribe(filter, &session_id).is_some();
-        let Some(session) = self.sessions.get_mut(&session_id) else { return ReasonCode::UNSPECIFIED_ERROR };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return ReasonCode::UNSPECIFIED_ERROR;
+        };
         session.subscriptions.remove(filter);
         if !removed {
             return ReasonCode::NO_SUBSCRIPTION_EXISTED;
         }
         if session.persistent() {
-            let record = Record::Unsubscribe { client_id: session.client_id.to_string(), filter: filter.to_string() };
+            let record = Record::Unsubscribe {
+                client_id: session.client_id.to_string(),
+                filter: filter.to_string(),
+            };
             self.log.append(record.encode(), None);
         }
         ReasonCode::SUCCESS
