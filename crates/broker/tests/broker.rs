@@ -358,10 +358,9 @@ async fn compaction_keeps_exactly_the_live_state() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(
-        (300..=301).contains(&n),
-        "redelivery starts where the acknowledgements stopped, got {n}"
-    );
+    // Acknowledgements still in flight at shutdown may be lost (duplicates are allowed
+    // at QoS 1); an unacknowledged message never is.
+    assert!(n <= 300, "message {n} came first: 300..{n} were lost");
     for i in n + 1..600 {
         assert_eq!(
             sub.expect_publish().await.payload,
