@@ -1,8 +1,14 @@
-//! Packets to bytes. (Implementation in progress.)
+//! Packets to bytes: the public entry points of the encoder and its error type.
+//!
+//! This module owns the fixed header (first byte and remaining length); the bodies are
+//! written by `codec::write`, once to measure them and once to emit them, so
+//! [`encoded_len`] is exact by construction.
 
 use bytes::BytesMut;
 use thiserror::Error;
 
+use crate::codec::sink::{Counter, Sink};
+use crate::codec::{varint, write};
 use crate::{Packet, ProtocolVersion};
 
 /// Why a packet cannot be written.
@@ -14,14 +20,40 @@ pub enum EncodeError {
 }
 
 /// Appends the encoding of `packet` for a connection speaking `version`.
-pub fn encode(packet: &Packet, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
-    let _ = (packet, version, buf);
-    Err(EncodeError::Invalid("encoder not implemented yet"))
+///
+/// Fields that do not exist in `version` (properties and reason codes on 3.1.1) and
+/// properties the specification does not allow on this packet kind are left out. On
+/// error nothing is appended.
+pub fn encode(
+    packet: &Packet,
+    version: ProtocolVersion,
+    buf: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let remaining = remaining_length(packet, version)?;
+    buf.reserve(total_len(remaining));
+    buf.put_u8(write::first_byte(packet));
+    buf.put_varint(remaining)?;
+    write::body(buf, packet, version)
 }
 
 /// Size in bytes of the whole encoded packet, to honour a peer's maximum packet size
-/// without encoding first.
+/// without encoding first. A packet that [`encode`] would refuse measures `usize::MAX`,
+/// so it fails every size check.
 pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> usize {
-    let _ = (packet, version);
-    0
+    remaining_length(packet, version).map_or(usize::MAX, total_len)
+}
+
+/// Measures the body, which also runs every check [`encode`] would.
+fn remaining_length(packet: &Packet, version: ProtocolVersion) -> Result<u32, EncodeError> {
+    let mut counter = Counter::default();
+    write::body(&mut counter, packet, version)?;
+    u32::try_from(counter.0)
+        .ok()
+        .filter(|&len| len <= varint::MAX)
+        .ok_or(EncodeError::Invalid("packet larger than 268,435,455 bytes"))
+}
+
+/// First byte, remaining length and body.
+fn total_len(remaining: u32) -> usize {
+    1 + varint::len(remaining) + remaining as usize
 }

@@ -18,6 +18,7 @@
 
 extern crate alloc;
 
+mod codec;
 pub mod decode;
 pub mod encode;
 pub mod packet;

@@ -18,7 +18,11 @@ pub struct Ack {
 impl Ack {
     /// A successful acknowledgement without properties: what almost every flow sends.
     pub fn success(packet_id: PacketId) -> Ack {
-        Ack { packet_id, code: ReasonCode::SUCCESS, properties: Properties::default() }
+        Ack {
+            packet_id,
+            code: ReasonCode::SUCCESS,
+            properties: Properties::default(),
+        }
     }
 }
 

@@ -17,7 +17,9 @@ pub use ack::{Ack, Auth};
 pub use connect::{ConnAck, Connect, Will};
 pub use disconnect::Disconnect;
 pub use publish::Publish;
-pub use subscribe::{RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe};
+pub use subscribe::{
+    RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
+};
 
 /// The protocol level a connection negotiated in CONNECT; it decides how every later
 /// packet on that connection is read and written.

@@ -1,1 +1,0 @@
-//! Protocol state that lives longer than one packet. (Implementation in progress.)
