@@ -250,7 +250,8 @@ async fn register(
         session: reply.session,
         conn,
         outbox,
-        rbuf,
+        // An idle connection should hold no buffer: drop the CONNECT buffer if drained.
+        rbuf: if rbuf.is_empty() { BytesMut::new() } else { rbuf },
         wbuf: BytesMut::new(),
         inbound,
         aliases_out,
