@@ -30,7 +30,8 @@ def main():
         p.error("--client-id is required: unacknowledged messages are re-sent in the same session")
 
     state = {"acked": 0, "sent": 0, "connects": 0}
-    lock = threading.RLock()
+    lock = threading.Lock()  # guards mid_to_i and early_acks; never held across paho calls
+    early_acks = {}
     window = threading.Semaphore(args.inflight)
     mid_to_i = {}
     acked = set()
@@ -49,16 +50,24 @@ def main():
     def on_disconnect(client, userdata, flags, reason_code, properties):
         emit("disconnected", reason=mqttutil.reason_value(reason_code))
 
+    def record(i, rc):
+        emit("a", i=i, reason=rc)
+        if (rc is None or rc < 0x80) and i not in acked:
+            acked.add(i)
+            state["acked"] += 1
+            if state["acked"] >= args.count:
+                all_acked.set()
+
     def on_publish(client, userdata, mid, reason_code, properties):
+        # Runs with paho's internal locks held: never wait here for a lock that the main
+        # thread may hold while it calls into paho. An acknowledgement that arrives before
+        # publish() returned its mid is parked in early_acks.
         rc = mqttutil.reason_value(reason_code)
         with lock:
-            i = mid_to_i.pop(mid, None)
-            emit("a", i=i, reason=rc)
-            if i is not None and (rc is None or rc < 0x80) and i not in acked:
-                acked.add(i)
-                state["acked"] += 1
-                if state["acked"] >= args.count:
-                    all_acked.set()
+            if mid in mid_to_i:
+                record(mid_to_i.pop(mid), rc)
+            else:
+                early_acks[mid] = rc
         window.release()
 
     client.on_connect = on_connect
@@ -76,11 +85,14 @@ def main():
 
     for i in range(args.count):
         window.acquire()
+        # While disconnected paho keeps the message and sends it after the reconnect.
+        info = client.publish(args.topic, str(i), qos=1)
         with lock:
-            # While disconnected paho keeps the message and sends it after the reconnect.
-            info = client.publish(args.topic, str(i), qos=1)
-            mid_to_i[info.mid] = i
             state["sent"] += 1
+            if info.mid in early_acks:
+                record(i, early_acks.pop(info.mid))
+            else:
+                mid_to_i[info.mid] = i
 
     all_acked.wait()
     client.disconnect()

@@ -64,8 +64,10 @@ def start_deadline(seconds, status=None):
                 extra = status()
             except Exception as err:  # the deadline must fire whatever happens
                 extra = {"status_error": repr(err)}
-        emit("timeout", after_s=seconds, **extra)
-        os._exit(EXIT_TIMEOUT)
+        try:
+            emit("timeout", after_s=seconds, **extra)
+        finally:
+            os._exit(EXIT_TIMEOUT)
 
     timer = threading.Timer(seconds, fire)
     timer.daemon = True

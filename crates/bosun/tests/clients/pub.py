@@ -47,7 +47,8 @@ def main():
     mqttutil.start_deadline(args.timeout, lambda: {"acked": state["acked"]})
 
     client = mqttutil.make_client(args)
-    lock = threading.RLock()  # QoS 0 on_publish may run inside publish()
+    lock = threading.Lock()  # guards mid_to_i and early_acks; never held across paho calls
+    early_acks = {}
 
     def on_connect(client, userdata, flags, reason_code, properties):
         rc = mqttutil.reason_value(reason_code)
@@ -57,16 +58,24 @@ def main():
         else:
             refused.set()
 
+    def record(mid, i, rc):
+        state["acked"] += 1
+        if rc is not None and rc >= 0x80:
+            state["failed"].append(i)
+        emit("acked", mid=mid, i=i, reason=rc)
+        if state["acked"] >= args.count:
+            all_acked.set()
+
     def on_publish(client, userdata, mid, reason_code, properties):
+        # Runs with paho's internal locks held: never wait here for a lock that the main
+        # thread may hold while it calls into paho. An acknowledgement that arrives before
+        # publish() returned its mid is parked in early_acks.
         rc = mqttutil.reason_value(reason_code)
         with lock:
-            i = mid_to_i.get(mid)
-            state["acked"] += 1
-            if rc is not None and rc >= 0x80:
-                state["failed"].append(i)
-            emit("acked", mid=mid, i=i, reason=rc)
-            if state["acked"] >= args.count:
-                all_acked.set()
+            if mid in mid_to_i:
+                record(mid, mid_to_i.pop(mid), rc)
+            else:
+                early_acks[mid] = rc
 
     client.on_connect = on_connect
     client.on_publish = on_publish
@@ -103,10 +112,13 @@ def main():
                 props.TopicAlias = args.topic_alias
                 if i > 0:
                     topic = ""
+        info = client.publish(topic, args.payload.format(i=i), qos=args.qos,
+                              retain=args.retain, properties=props)
         with lock:
-            info = client.publish(topic, args.payload.format(i=i), qos=args.qos,
-                                  retain=args.retain, properties=props)
-            mid_to_i[info.mid] = i
+            if info.mid in early_acks:
+                record(info.mid, i, early_acks.pop(info.mid))
+            else:
+                mid_to_i[info.mid] = i
 
     all_acked.wait()
     client.disconnect()

@@ -119,8 +119,10 @@ impl Connection {
                 Ok(())
             }
             Packet::Disconnect(d) => Err(self.on_disconnect(d)),
+            // No CONNECT is ever admitted with an Authentication Method, so any AUTH is
+            // a protocol error [MQTT-4.12.0-1]; 0x8C is not a DISCONNECT reason code.
             Packet::Auth(_) => Err(violation(
-                ReasonCode::BAD_AUTHENTICATION_METHOD,
+                ReasonCode::PROTOCOL_ERROR,
                 "AUTH without an authentication method",
             )),
             Packet::Connect(_) => Err(violation(ReasonCode::PROTOCOL_ERROR, "second CONNECT")), // [MQTT-3.1.0-2]
