@@ -303,7 +303,7 @@ async fn compaction_keeps_exactly_the_live_state() {
             .unwrap()
     };
     let b = start_small().await;
-    let (mut sub, _) = Client::connect(b.local_addr(), V5, "keeper", false).await;
+    let (sub, _) = Client::connect(b.local_addr(), V5, "keeper", false).await;
     let expiry = Properties {
         session_expiry_interval: Some(3600),
         ..Default::default()

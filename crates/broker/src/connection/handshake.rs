@@ -251,7 +251,11 @@ async fn register(
         conn,
         outbox,
         // An idle connection should hold no buffer: drop the CONNECT buffer if drained.
-        rbuf: if rbuf.is_empty() { BytesMut::new() } else { rbuf },
+        rbuf: if rbuf.is_empty() {
+            BytesMut::new()
+        } else {
+            rbuf
+        },
         wbuf: BytesMut::new(),
         inbound,
         aliases_out,
