@@ -21,14 +21,31 @@ pub(crate) struct Message {
     pub qos: QoS,
     /// RETAIN flag as published.
     pub retain: bool,
-    /// Properties forwarded to subscribers (topic alias and subscription ids removed).
-    pub properties: Properties,
+    /// Properties forwarded to subscribers (topic alias and subscription ids removed);
+    /// boxed and `None` when empty, because most telemetry carries none and a queued
+    /// message should not pay for ~500 bytes of empty fields.
+    pub properties: Option<Box<Properties>>,
     /// Session that published it, for No Local; `None` for wills and replays.
     pub publisher: Option<u64>,
     /// When the message stops being deliverable (from Message Expiry Interval).
     pub expires_at: Option<Instant>,
     /// Identifier in the durable log when the message was made durable.
     pub log_id: Option<u64>,
+}
+
+/// Payloads below this size are copied out of the read buffer they were decoded from.
+///
+/// A zero-copy slice keeps its whole read buffer (up to 16 KiB) alive; for a small
+/// message that waits in a queue that is a hundredfold overhead. One small copy per
+/// message (not per subscriber) costs less than that; larger payloads stay zero-copy.
+const DETACH_BELOW: usize = 1024;
+
+fn detach_small(payload: Bytes) -> Bytes {
+    if payload.len() < DETACH_BELOW {
+        Bytes::copy_from_slice(&payload)
+    } else {
+        payload
+    }
 }
 
 impl Message {
@@ -46,14 +63,20 @@ impl Message {
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
         Message {
             topic: Arc::from(publish.topic),
-            payload: publish.payload,
+            payload: detach_small(publish.payload),
             qos: publish.qos,
             retain: publish.retain,
-            properties: publish.properties,
+            properties: (!publish.properties.is_empty()).then(|| Box::new(publish.properties)),
             publisher,
             expires_at,
             log_id: None,
         }
+    }
+
+    /// The message's properties, empty ones included.
+    pub(crate) fn properties(&self) -> &Properties {
+        static EMPTY: std::sync::OnceLock<Properties> = std::sync::OnceLock::new();
+        self.properties.as_deref().unwrap_or_else(|| EMPTY.get_or_init(Properties::default))
     }
 
     /// True once the expiry interval has passed [MQTT-3.3.2-5].
@@ -71,7 +94,7 @@ impl Message {
         sub_ids: &[u32],
         now: Instant,
     ) -> Publish {
-        let mut properties = self.properties.clone();
+        let mut properties = self.properties().clone();
         if let Some(at) = self.expires_at {
             let left = at.saturating_duration_since(now).as_secs_f64().ceil() as u32;
             properties.message_expiry_interval = Some(left.max(1));

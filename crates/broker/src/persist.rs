@@ -110,7 +110,7 @@ const TAG_ACK: u8 = 6;
 impl Record {
     /// Serializes the record for [`crate::log::Log::append`].
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(64);
+        let mut b = BytesMut::with_capacity(self.size_hint());
         match self {
             Record::Session { client_id, expiry } => {
                 b.put_u8(TAG_SESSION);
@@ -146,6 +146,14 @@ impl Record {
             }
         }
         b.freeze()
+    }
+
+    /// Bytes to reserve before encoding, so a message record is written without regrowth.
+    fn size_hint(&self) -> usize {
+        match self {
+            Record::Message(m) => 128 + m.topic.len() + m.payload.len() + 32 * m.targets.len(),
+            _ => 64,
+        }
     }
 
     /// Reads a record written by [`Record::encode`].

@@ -18,6 +18,7 @@ mod session;
 mod subscribe;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,8 @@ pub(crate) struct Router {
     timer_seq: u64,
     /// Log size right after the last compaction, to compact only when it has grown.
     log_size_after_compact: u64,
+    /// A snapshot was handed to the log and is not applied yet.
+    compaction_pending: Arc<AtomicBool>,
 }
 
 impl Router {
@@ -201,6 +204,7 @@ impl Router {
             timers: BTreeMap::new(),
             timer_seq: 0,
             log_size_after_compact: 0,
+            compaction_pending: Arc::new(AtomicBool::new(false)),
         };
         router.install(recovered);
         router

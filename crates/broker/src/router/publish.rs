@@ -181,7 +181,7 @@ fn acknowledge(a: Acker) {
 
 /// The log's copy of a message.
 pub(super) fn stored(message: &Message, id: u64, targets: Vec<Target>) -> StoredMessage {
-    let p = &message.properties;
+    let p = message.properties();
     StoredMessage {
         id,
         topic: message.topic.to_string(),

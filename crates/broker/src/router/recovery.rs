@@ -6,6 +6,7 @@
 //! Sessions come back disconnected; their expiry clocks restart at recovery time.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -164,6 +165,11 @@ impl Router {
 
     /// Rewrites the log as a snapshot of the live state once it has grown enough.
     pub(super) fn maybe_compact(&mut self) {
+        // The writer applies a snapshot asynchronously; until it has, `size()` still
+        // shows the old log and would trigger the same compaction again and again.
+        if self.compaction_pending.load(Ordering::Acquire) {
+            return;
+        }
         let size = self.log.size();
         if size
             < self
@@ -184,6 +190,11 @@ impl Router {
         );
         self.log.compact(snapshot);
         self.log_size_after_compact = bytes.max(1);
+        self.compaction_pending.store(true, Ordering::Release);
+        // Cleared when the barrier after the snapshot runs, or when it is dropped unrun
+        // because the write failed, so a failed compaction can be retried.
+        let guard = ClearOnDrop(self.compaction_pending.clone());
+        self.log.barrier(Box::new(move || drop(guard)));
     }
 
     /// Records that rebuild every persistent session, its subscriptions and pending
@@ -247,6 +258,15 @@ impl Router {
     }
 }
 
+/// Resets a flag when dropped, whether or not the closure holding it ever ran.
+struct ClearOnDrop(Arc<AtomicBool>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 fn pending_of(session: &Session) -> impl Iterator<Item = &Delivery> {
     session
         .inflight
@@ -269,7 +289,7 @@ fn to_message(m: &StoredMessage, now: Instant) -> Message {
         payload: m.payload.clone(),
         qos: QoS::from_bits(m.qos).unwrap_or(QoS::AtLeastOnce),
         retain: m.retain,
-        properties,
+        properties: (!properties.is_empty()).then(|| Box::new(properties)),
         publisher: None,
         expires_at: (m.expiry_unix != 0).then(|| Message::instant_from_unix(m.expiry_unix, now)),
         log_id: Some(m.id),
