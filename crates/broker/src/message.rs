@@ -4,6 +4,7 @@
 //! `Arc<Message>`; each delivery only builds the small per-subscriber packet header
 //! (packet id, QoS, flags, subscription ids) around the shared topic, properties and payload.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -76,7 +77,9 @@ impl Message {
     /// The message's properties, empty ones included.
     pub(crate) fn properties(&self) -> &Properties {
         static EMPTY: std::sync::OnceLock<Properties> = std::sync::OnceLock::new();
-        self.properties.as_deref().unwrap_or_else(|| EMPTY.get_or_init(Properties::default))
+        self.properties
+            .as_deref()
+            .unwrap_or_else(|| EMPTY.get_or_init(Properties::default))
     }
 
     /// True once the expiry interval has passed [MQTT-3.3.2-5].
@@ -84,16 +87,13 @@ impl Message {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
-    /// The PUBLISH to send one subscriber; the expiry interval is lowered by the time the
-    /// message waited in the broker [MQTT-3.3.2-6].
-    pub(crate) fn to_publish(
-        &self,
-        qos: QoS,
-        retain: bool,
-        packet_id: Option<u16>,
-        sub_ids: &[u32],
-        now: Instant,
-    ) -> Publish {
+    /// The properties to send one subscriber: the shared ones as they are in the common
+    /// case, a modified copy when the expiry interval must be lowered by the time the
+    /// message waited [MQTT-3.3.2-6] or subscription identifiers added.
+    pub(crate) fn properties_for(&self, sub_ids: &[u32], now: Instant) -> Cow<'_, Properties> {
+        if self.expires_at.is_none() && sub_ids.is_empty() {
+            return Cow::Borrowed(self.properties());
+        }
         let mut properties = self.properties().clone();
         if let Some(at) = self.expires_at {
             let left = at.saturating_duration_since(now).as_secs_f64().ceil() as u32;
@@ -102,15 +102,7 @@ impl Message {
         properties
             .subscription_identifiers
             .extend_from_slice(sub_ids);
-        Publish {
-            dup: false,
-            qos,
-            retain,
-            topic: String::from(&*self.topic),
-            packet_id,
-            properties,
-            payload: self.payload.clone(),
-        }
+        Cow::Owned(properties)
     }
 
     /// Approximate memory held by the message, for queue byte limits.

@@ -9,20 +9,41 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use mqtt::{Packet, Publish, ReasonCode};
+use mqtt::{Packet, PacketId, QoS, ReasonCode};
 use tokio::sync::Notify;
+
+use crate::message::Message;
 
 /// One thing for a connection to do.
 #[derive(Debug)]
 pub(crate) enum Outbound {
     /// A message delivery (counted in [`Outbox::bytes`] until written).
-    Publish(Box<Publish>),
+    Publish(Outgoing),
     /// Any other packet (acknowledgements, SUBACK, PINGRESP…).
     Packet(Box<Packet>),
     /// Send DISCONNECT with this reason (v5 only) and close.
     Disconnect(ReasonCode),
+}
+
+/// One delivery of a shared message: only what differs per subscriber is here; the
+/// connection encodes the PUBLISH straight from the shared message, so a queued
+/// delivery costs tens of bytes rather than a whole packet.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    /// The shared message.
+    pub(crate) message: Arc<Message>,
+    /// QoS of this delivery.
+    pub(crate) qos: QoS,
+    /// RETAIN flag to send.
+    pub(crate) retain: bool,
+    /// Redelivery of an unacknowledged message [MQTT-4.4.0-1].
+    pub(crate) dup: bool,
+    /// Present exactly when `qos > 0`.
+    pub(crate) packet_id: Option<PacketId>,
+    /// Subscription identifiers to attach (v5).
+    pub(crate) sub_ids: Vec<u32>,
 }
 
 /// Per-connection outbound queue shared by the router and the connection task.
@@ -43,7 +64,8 @@ impl Outbox {
             return false;
         }
         if let Outbound::Publish(p) = &item {
-            self.bytes.fetch_add(p.payload.len(), Ordering::Relaxed);
+            self.bytes
+                .fetch_add(p.message.payload.len(), Ordering::Relaxed);
         }
         match self.queue.lock() {
             Ok(mut q) => q.push_back(item),

@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use crate::codec::sink::{Counter, Sink};
 use crate::codec::{varint, write};
-use crate::{Packet, ProtocolVersion};
+use crate::{Packet, ProtocolVersion, PublishView};
 
 /// Why a packet cannot be written.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -43,11 +43,44 @@ pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> usize {
     remaining_length(packet, version).map_or(usize::MAX, total_len)
 }
 
+/// Appends a PUBLISH given as a borrowed view: the broker's per-subscriber path,
+/// byte-for-byte what [`encode`] writes for the equivalent [`crate::Publish`].
+pub fn encode_publish(
+    publish: &PublishView<'_>,
+    version: ProtocolVersion,
+    buf: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let remaining = publish_remaining_length(publish, version)?;
+    buf.reserve(total_len(remaining));
+    buf.put_u8(write::publish::first_byte(publish));
+    buf.put_varint(remaining)?;
+    write::publish::publish(buf, publish, version)
+}
+
+/// [`encoded_len`] for a [`PublishView`].
+pub fn publish_len(publish: &PublishView<'_>, version: ProtocolVersion) -> usize {
+    publish_remaining_length(publish, version).map_or(usize::MAX, total_len)
+}
+
+fn publish_remaining_length(
+    p: &PublishView<'_>,
+    version: ProtocolVersion,
+) -> Result<u32, EncodeError> {
+    let mut counter = Counter::default();
+    write::publish::publish(&mut counter, p, version)?;
+    checked_remaining(counter.0)
+}
+
 /// Measures the body, which also runs every check [`encode`] would.
 fn remaining_length(packet: &Packet, version: ProtocolVersion) -> Result<u32, EncodeError> {
     let mut counter = Counter::default();
     write::body(&mut counter, packet, version)?;
-    u32::try_from(counter.0)
+    checked_remaining(counter.0)
+}
+
+/// A body length as the remaining-length field, if the wire format can carry it.
+fn checked_remaining(len: usize) -> Result<u32, EncodeError> {
+    u32::try_from(len)
         .ok()
         .filter(|&len| len <= varint::MAX)
         .ok_or(EncodeError::Invalid("packet larger than 268,435,455 bytes"))

@@ -28,7 +28,7 @@ pub mod session;
 pub mod topic;
 
 pub use decode::{decode, DecodeError};
-pub use encode::{encode, encoded_len, EncodeError};
+pub use encode::{encode, encode_publish, encoded_len, publish_len, EncodeError};
 pub use packet::*;
 pub use property::Properties;
 pub use reason::ReasonCode;

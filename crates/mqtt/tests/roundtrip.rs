@@ -50,6 +50,18 @@ proptest! {
     }
 
     #[test]
+    fn publish_view_encodes_like_the_packet((v, packet) in versioned_packet()) {
+        if let Packet::Publish(p) = &packet {
+            let mut whole = BytesMut::new();
+            mqtt::encode(&packet, v, &mut whole).unwrap();
+            let mut viewed = BytesMut::new();
+            mqtt::encode_publish(&p.view(), v, &mut viewed).unwrap();
+            prop_assert_eq!(&whole, &viewed);
+            prop_assert_eq!(mqtt::publish_len(&p.view(), v), whole.len());
+        }
+    }
+
+    #[test]
     fn connect_decodes_on_an_open_connection_too((v, packet) in versioned_packet()) {
         let mut buf = encode_checked(&packet, v);
         let decoded = decode(&mut buf, Some(v), MAX).unwrap();

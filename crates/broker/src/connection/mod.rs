@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
-use crate::outbox::{Outbound, Outbox};
+use crate::outbox::{Outbound, Outbox, Outgoing};
 use crate::router::{ConnId, Request, SessionId};
 use crate::Config;
 
@@ -162,12 +162,9 @@ impl Connection {
         let mut published = 0;
         for item in items {
             match item {
-                Outbound::Publish(mut p) => {
-                    published += p.payload.len();
-                    if self.protocol == ProtocolVersion::V5 {
-                        self.apply_alias(&mut p);
-                    }
-                    self.encode(&Packet::Publish(*p));
+                Outbound::Publish(out) => {
+                    published += out.message.payload.len();
+                    self.encode_publish(&out);
                 }
                 Outbound::Packet(p) => {
                     self.inbound.on_sent(&p);
@@ -189,15 +186,34 @@ impl Connection {
         self.write_out().await
     }
 
-    fn apply_alias(&mut self, p: &mut mqtt::Publish) {
+    /// Encodes one delivery from the shared message, applying this connection's
+    /// outbound topic aliases (v5).
+    fn encode_publish(&mut self, out: &Outgoing) {
         use mqtt::session::AliasUse;
-        match self.aliases_out.assign(&p.topic) {
-            AliasUse::None => {}
-            AliasUse::New(alias) => p.properties.topic_alias = Some(alias),
-            AliasUse::Existing(alias) => {
-                p.properties.topic_alias = Some(alias);
-                p.topic.clear();
+        let now = std::time::Instant::now();
+        let mut properties = out.message.properties_for(&out.sub_ids, now);
+        let mut topic: &str = &out.message.topic;
+        if self.protocol == ProtocolVersion::V5 {
+            match self.aliases_out.assign(topic) {
+                AliasUse::None => {}
+                AliasUse::New(alias) => properties.to_mut().topic_alias = Some(alias),
+                AliasUse::Existing(alias) => {
+                    properties.to_mut().topic_alias = Some(alias);
+                    topic = "";
+                }
             }
+        }
+        let view = mqtt::PublishView {
+            dup: out.dup,
+            qos: out.qos,
+            retain: out.retain,
+            topic,
+            packet_id: out.packet_id,
+            properties: &properties,
+            payload: &out.message.payload,
+        };
+        if let Err(e) = mqtt::encode_publish(&view, self.protocol, &mut self.wbuf) {
+            tracing::error!(client = %self.client_id, error = %e, "cannot encode PUBLISH; dropped");
         }
     }
 

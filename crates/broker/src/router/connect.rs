@@ -51,7 +51,7 @@ impl Router {
                 client_id: session.client_id.to_string(),
                 expiry,
             };
-            self.log.append(record.encode(), None);
+            self.append(record, None);
         }
         let _ = reply.send(ConnectReply {
             session: id,
@@ -109,19 +109,29 @@ impl Router {
         }
         session.conn = None;
         session.qos2_pending = qos2_pending;
-        if let Some(e) = expiry {
-            let e = cap_expiry(e, max);
-            if e != session.expiry && e > 0 {
-                let record = Record::Session {
-                    client_id: session.client_id.to_string(),
-                    expiry: e,
-                };
-                self.log.append(record.encode(), None);
-            }
-            session.expiry = e;
-        }
         let will = session.will.take().filter(|_| publish_will);
-        let expiry = session.expiry;
+        if let Some(e) = expiry
+            .map(|e| cap_expiry(e, max))
+            .filter(|e| *e != session.expiry)
+        {
+            // Logged before the change: a session lowered to 0 must be ended in the log
+            // too, and `end_session` only logs sessions that are still persistent.
+            let client_id = session.client_id.to_string();
+            let was_persistent = session.persistent();
+            session.expiry = e;
+            if e > 0 {
+                self.append(
+                    Record::Session {
+                        client_id,
+                        expiry: e,
+                    },
+                    None,
+                );
+            } else if was_persistent {
+                self.append(Record::SessionEnd { client_id }, None);
+            }
+        }
+        let expiry = self.sessions.get(&id).map_or(0, |s| s.expiry);
         self.redistribute_shared(id);
         if let Some(will) = will {
             let delay = will.properties.will_delay_interval.unwrap_or(0).min(expiry);
@@ -193,10 +203,19 @@ impl Router {
             .queued_messages
             .add(-(session.queue.len() as i64));
         if session.persistent() {
+            let durable = session
+                .inflight
+                .values()
+                .map(|f| &f.delivery)
+                .chain(&session.queue);
+            let pending = durable.filter(|d| d.message.log_id.is_some()).count();
+            self.live_records = self
+                .live_records
+                .saturating_sub(pending as u64 + session.subscriptions.len() as u64);
             let record = Record::SessionEnd {
                 client_id: session.client_id.to_string(),
             };
-            self.log.append(record.encode(), None);
+            self.append(record, None);
         }
     }
 

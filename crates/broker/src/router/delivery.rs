@@ -8,7 +8,7 @@ use mqtt::{Ack, Packet, PacketId, ProtocolVersion, QoS, ReasonCode};
 use super::session::{Delivery, Inflight};
 use super::{ConnId, Router, SessionId};
 use crate::config::OverflowPolicy;
-use crate::outbox::Outbound;
+use crate::outbox::{Outbound, Outgoing};
 use crate::persist::Record;
 
 impl Router {
@@ -29,17 +29,11 @@ impl Router {
             // QoS 0 is never queued: sent if the connection keeps up, shed otherwise.
             match &session.conn {
                 Some(conn) if conn.outbox.bytes() < max_outbound => {
-                    let publish = delivery.message.to_publish(
-                        QoS::AtMostOnce,
-                        delivery.retain,
-                        None,
-                        &delivery.sub_ids,
-                        now,
-                    );
-                    if fits(conn.max_packet_size, &publish, conn.protocol) {
+                    let out = outgoing(&delivery, None, false);
+                    if fits(conn, &out, now) {
                         self.metrics.messages_out[0].inc();
-                        self.metrics.bytes_out.add(publish.payload.len() as u64);
-                        conn.outbox.push(Outbound::Publish(Box::new(publish)));
+                        self.metrics.bytes_out.add(out.message.payload.len() as u64);
+                        conn.outbox.push(Outbound::Publish(out));
                     } else {
                         self.metrics.dropped_too_large.inc();
                     }
@@ -71,21 +65,15 @@ impl Router {
             session.queue.push_front(delivery);
             return;
         };
-        let publish = delivery.message.to_publish(
-            delivery.qos,
-            delivery.retain,
-            Some(packet_id),
-            &delivery.sub_ids,
-            now,
-        );
-        if !fits(conn.max_packet_size, &publish, conn.protocol) {
+        let out = outgoing(&delivery, Some(packet_id), false);
+        if !fits(&conn, &out, now) {
             // [MQTT-3.1.2-25]: never send a packet larger than the client accepts.
             self.metrics.dropped_too_large.inc();
             self.forget(session_id, &delivery);
             return;
         }
         self.metrics.messages_out[delivery.qos as usize].inc();
-        self.metrics.bytes_out.add(publish.payload.len() as u64);
+        self.metrics.bytes_out.add(out.message.payload.len() as u64);
         session.inflight.insert(
             packet_id,
             Inflight {
@@ -93,7 +81,7 @@ impl Router {
                 released: false,
             },
         );
-        conn.outbox.push(Outbound::Publish(Box::new(publish)));
+        conn.outbox.push(Outbound::Publish(out));
     }
 
     /// Appends to the session queue, applying the overflow policy.
@@ -167,7 +155,7 @@ impl Router {
                 client_id: session.client_id.to_string(),
                 id,
             };
-            self.log.append(record.encode(), None);
+            self.append(record, None);
         }
     }
 
@@ -239,7 +227,6 @@ impl Router {
     /// On resume: everything unacknowledged goes again, DUP set, same packet ids
     /// [MQTT-4.4.0-1], then the queue.
     pub(super) fn resend_inflight(&mut self, session_id: SessionId) {
-        let now = Instant::now();
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return;
         };
@@ -254,22 +241,39 @@ impl Router {
                     )))));
                 continue;
             }
-            let d = &f.delivery;
-            let mut publish =
-                d.message
-                    .to_publish(d.qos, d.retain, Some(*packet_id), &d.sub_ids, now);
-            publish.dup = true;
-            conn.outbox.push(Outbound::Publish(Box::new(publish)));
+            let out = outgoing(&f.delivery, Some(*packet_id), true);
+            conn.outbox.push(Outbound::Publish(out));
         }
         self.pump(session_id);
     }
 }
 
-/// Whether `publish` fits the client's Maximum Packet Size.
-fn fits(max: u32, publish: &mqtt::Publish, protocol: ProtocolVersion) -> bool {
-    if max == u32::MAX {
+/// The outbox item for one delivery.
+fn outgoing(d: &Delivery, packet_id: Option<PacketId>, dup: bool) -> Outgoing {
+    Outgoing {
+        message: d.message.clone(),
+        qos: d.qos,
+        retain: d.retain,
+        dup,
+        packet_id,
+        sub_ids: d.sub_ids.clone(),
+    }
+}
+
+/// Whether the delivery fits the client's Maximum Packet Size [MQTT-3.1.2-25].
+fn fits(conn: &super::ConnHandle, out: &Outgoing, now: Instant) -> bool {
+    if conn.max_packet_size == u32::MAX {
         return true;
     }
-    let packet = Packet::Publish(publish.clone());
-    mqtt::encoded_len(&packet, protocol) <= max as usize
+    let properties = out.message.properties_for(&out.sub_ids, now);
+    let view = mqtt::PublishView {
+        dup: out.dup,
+        qos: out.qos,
+        retain: out.retain,
+        topic: &out.message.topic,
+        packet_id: out.packet_id,
+        properties: &properties,
+        payload: &out.message.payload,
+    };
+    mqtt::publish_len(&view, conn.protocol) <= conn.max_packet_size as usize
 }

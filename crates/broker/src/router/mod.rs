@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
+use crate::persist::Record;
 use crate::retained::Retained;
 use crate::trie::SubscriptionTree;
 use crate::Config;
@@ -180,6 +181,9 @@ pub(crate) struct Router {
     log_size_after_compact: u64,
     /// A snapshot was handed to the log and is not applied yet.
     compaction_pending: Arc<AtomicBool>,
+    /// Estimate of the records a snapshot would hold now (sessions, subscriptions,
+    /// pending message targets), so compaction runs only when most of the log is garbage.
+    live_records: u64,
 }
 
 impl Router {
@@ -205,6 +209,7 @@ impl Router {
             timer_seq: 0,
             log_size_after_compact: 0,
             compaction_pending: Arc::new(AtomicBool::new(false)),
+            live_records: 0,
         };
         router.install(recovered);
         router
@@ -291,6 +296,21 @@ impl Router {
             } => self.on_disconnected(session, conn, publish_will, expiry, qos2_pending),
             Request::Shutdown { .. } => {}
         }
+    }
+
+    /// Appends to the durable log, keeping the live-record estimate current.
+    fn append(&mut self, record: Record, done: Option<crate::log::Completion>) {
+        match &record {
+            Record::Message(m) => {
+                self.live_records += m.targets.len().max(usize::from(m.retain)) as u64
+            }
+            Record::Ack { .. } | Record::Unsubscribe { .. } => {
+                self.live_records = self.live_records.saturating_sub(1)
+            }
+            Record::Session { .. } | Record::Subscribe { .. } => self.live_records += 1,
+            Record::SessionEnd { .. } => {}
+        }
+        self.log.append(record.encode(), done);
     }
 
     fn add_timer(&mut self, at: Instant, timer: Timer) -> (Instant, u64) {

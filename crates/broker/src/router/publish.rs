@@ -45,10 +45,7 @@ impl Router {
             self.next_message_id += 1;
             message.log_id = Some(id);
             let record = Record::Message(Box::new(stored(&message, id, durable_targets)));
-            self.log.append(
-                record.encode(),
-                ack.map(|a| Box::new(move || acknowledge(a)) as _),
-            );
+            self.append(record, ack.map(|a| Box::new(move || acknowledge(a)) as _));
         } else if let Some(a) = ack {
             acknowledge(a);
         }

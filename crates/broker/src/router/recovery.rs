@@ -109,6 +109,13 @@ impl Router {
     /// Turns recovered data into live (disconnected) sessions and retained messages.
     pub(super) fn install(&mut self, mut recovered: Recovered) {
         self.next_message_id = recovered.max_message_id + 1;
+        let (sessions, pending, retained) = recovered.summary();
+        let subscriptions: usize = recovered
+            .sessions
+            .values()
+            .map(|s| s.subscriptions.len())
+            .sum();
+        self.live_records = (sessions + pending + retained + subscriptions) as u64;
         let now = Instant::now();
         let mut live: HashMap<u64, Arc<Message>> = HashMap::new();
         let mut message =
@@ -171,13 +178,16 @@ impl Router {
             return;
         }
         let size = self.log.size();
-        if size
-            < self
-                .config
-                .log
-                .compact_bytes
-                .max(self.log_size_after_compact.saturating_mul(2))
-        {
+        let appends = self.metrics.log_appends.get().max(1);
+        let record_bytes = self.metrics.log_bytes.get() / appends;
+        let live_bytes = self.live_records.saturating_mul(record_bytes.max(16));
+        let threshold = self
+            .config
+            .log
+            .compact_bytes
+            .max(live_bytes.saturating_mul(2))
+            .max(self.log_size_after_compact.saturating_mul(2));
+        if size < threshold {
             return;
         }
         let snapshot = self.snapshot();
@@ -188,6 +198,7 @@ impl Router {
             records = snapshot.len(),
             "compacting the durable log"
         );
+        self.live_records = snapshot.len() as u64;
         self.log.compact(snapshot);
         self.log_size_after_compact = bytes.max(1);
         self.compaction_pending.store(true, Ordering::Release);

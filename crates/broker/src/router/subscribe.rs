@@ -85,7 +85,7 @@ impl Router {
             };
             // Not waited for: any message routed to this subscription is logged after
             // this record, so its fsync covers the subscription too.
-            self.log.append(record.encode(), None);
+            self.append(record, None);
         }
         let send_retained = match s.options.retain_handling {
             RetainHandling::OnSubscribe => true,
@@ -151,7 +151,7 @@ impl Router {
                 client_id: session.client_id.to_string(),
                 filter: filter.to_string(),
             };
-            self.log.append(record.encode(), None);
+            self.append(record, None);
         }
         ReasonCode::SUCCESS
     }

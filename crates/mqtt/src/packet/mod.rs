@@ -16,7 +16,7 @@ mod subscribe;
 pub use ack::{Ack, Auth};
 pub use connect::{ConnAck, Connect, Will};
 pub use disconnect::Disconnect;
-pub use publish::Publish;
+pub use publish::{Publish, PublishView};
 pub use subscribe::{
     RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
 };

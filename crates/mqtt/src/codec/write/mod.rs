@@ -6,7 +6,7 @@
 
 mod ack;
 mod connect;
-mod publish;
+pub(crate) mod publish;
 mod subscribe;
 
 use super::kind::Kind;
@@ -18,7 +18,7 @@ use crate::{EncodeError, Packet, PacketId, Properties, ProtocolVersion};
 /// The first byte: packet type and flags.
 pub(crate) fn first_byte(packet: &Packet) -> u8 {
     match packet {
-        Packet::Publish(p) => publish::first_byte(p),
+        Packet::Publish(p) => publish::first_byte(&p.view()),
         other => Kind::of(other).first_byte(),
     }
 }
@@ -32,7 +32,7 @@ pub(crate) fn body<S: Sink>(
     match packet {
         Packet::Connect(c) => connect::connect(s, c, v),
         Packet::ConnAck(c) => connect::connack(s, c, v),
-        Packet::Publish(p) => publish::publish(s, p, v),
+        Packet::Publish(p) => publish::publish(s, &p.view(), v),
         Packet::PubAck(a) | Packet::PubRec(a) => ack::ack(s, a, v, Codes::PubAckRec),
         Packet::PubRel(a) | Packet::PubComp(a) => ack::ack(s, a, v, Codes::PubRelComp),
         Packet::Subscribe(x) => subscribe::subscribe(s, x, v),
