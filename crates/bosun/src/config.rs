@@ -101,6 +101,8 @@ pub(crate) struct ServeSettings {
     pub(crate) log_format: LogFormat,
     /// Log filter directive (`info`, `info,broker=debug`, …).
     pub(crate) log_level: String,
+    /// Async worker threads; 0 picks half the CPUs (at least one).
+    pub(crate) worker_threads: usize,
 }
 
 impl Default for ServeSettings {
@@ -113,6 +115,7 @@ impl Default for ServeSettings {
             dev: broker.dev,
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
+            worker_threads: 0,
         }
     }
 }

@@ -36,11 +36,25 @@ pub(crate) fn run(args: &ServeArgs) -> Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads(settings.serve.worker_threads))
         .enable_all()
         .thread_name("bosun")
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve(settings))
+}
+
+/// Worker threads for `configured` (0: half the CPUs, at least one).
+///
+/// The router is a single task and the durable log has its own thread, so extra
+/// workers only spread connection encoding while adding wake-ups between threads;
+/// measured on 2 cores, one worker serves QoS 0 fan-in with half the CPU per message.
+fn worker_threads(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus / 2).max(1)
 }
 
 /// Starts both servers, waits for a signal, and stops them in order.

@@ -31,6 +31,7 @@ const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "serve.http", flag: Some("--http"), meaning: "HTTP listener for `GET /metrics` (Prometheus text) and `GET /healthz`." },
     KeyDoc { key: "serve.dev", flag: Some("--dev"), meaning: "Admit anonymous MQTT clients connecting from loopback. For local experiments and tests only." },
     KeyDoc { key: "serve.log_format", flag: Some("--log-format"), meaning: "`text` or `json` (one object per line) on stderr." },
+    KeyDoc { key: "serve.worker_threads", flag: None, meaning: "Async worker threads. 0 (the default) uses half the CPUs, at least one: the router is one task, so more workers only spread connection encoding, and every extra thread adds cross-thread wake-ups (see docs/benchmarks.md)." },
     KeyDoc { key: "serve.log_level", flag: Some("--log-level"), meaning: "Log filter such as `info` or `info,broker=debug`. `RUST_LOG` overrides it; the flag overrides both." },
     KeyDoc { key: "mqtt.max_connections", flag: None, meaning: "Connections beyond this are refused at accept time." },
     KeyDoc { key: "mqtt.max_packet_size", flag: None, meaning: "Largest packet accepted, in bytes; announced to v5 clients in CONNACK." },

@@ -198,7 +198,7 @@ async fn register(
     shared
         .router
         .send(Request::Connect {
-            info,
+            info: Box::new(info),
             conn: handle,
             reply: tx,
         })

@@ -101,7 +101,7 @@ impl Connection {
                 self.to_router(Request::Subscribe {
                     session: self.session,
                     conn: self.conn,
-                    subscribe: s,
+                    subscribe: Box::new(s),
                 })
                 .await
             }
@@ -109,7 +109,7 @@ impl Connection {
                 self.to_router(Request::Unsubscribe {
                     session: self.session,
                     conn: self.conn,
-                    unsubscribe: u,
+                    unsubscribe: Box::new(u),
                 })
                 .await
             }

@@ -94,12 +94,13 @@ pub(crate) struct Acker {
     pub(crate) qos: QoS,
 }
 
-/// Messages from connections (and the server) to the router.
+/// Messages from connections (and the server) to the router. Large variants are boxed
+/// so every request moved through the channel stays small (a PUBLISH is the hot one).
 #[derive(Debug)]
 pub(crate) enum Request {
     /// A client passed CONNECT checks.
     Connect {
-        info: ConnectInfo,
+        info: Box<ConnectInfo>,
         conn: ConnHandle,
         reply: oneshot::Sender<ConnectReply>,
     },
@@ -113,13 +114,13 @@ pub(crate) enum Request {
     Subscribe {
         session: SessionId,
         conn: ConnId,
-        subscribe: Subscribe,
+        subscribe: Box<Subscribe>,
     },
     /// A client unsubscribed.
     Unsubscribe {
         session: SessionId,
         conn: ConnId,
-        unsubscribe: Unsubscribe,
+        unsubscribe: Box<Unsubscribe>,
     },
     /// PUBACK from the client.
     PubAck {
@@ -255,7 +256,7 @@ impl Router {
 
     fn handle(&mut self, request: Request) {
         match request {
-            Request::Connect { info, conn, reply } => self.on_connect(info, conn, reply),
+            Request::Connect { info, conn, reply } => self.on_connect(*info, conn, reply),
             Request::Publish {
                 session,
                 publish,
@@ -265,12 +266,12 @@ impl Router {
                 session,
                 conn,
                 subscribe,
-            } => self.on_subscribe(session, conn, subscribe),
+            } => self.on_subscribe(session, conn, *subscribe),
             Request::Unsubscribe {
                 session,
                 conn,
                 unsubscribe,
-            } => self.on_unsubscribe(session, conn, unsubscribe),
+            } => self.on_unsubscribe(session, conn, *unsubscribe),
             Request::PubAck {
                 session,
                 conn,
