@@ -256,6 +256,7 @@ async fn register(
         } else {
             rbuf
         },
+        read_chunk: super::MIN_READ_CHUNK,
         wbuf: BytesMut::new(),
         inbound,
         aliases_out,

@@ -26,8 +26,12 @@ use crate::outbox::{Outbound, Outbox, Outgoing};
 use crate::router::{ConnId, Request, SessionId};
 use crate::Config;
 
-/// Bytes reserved for one read from the socket.
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes reserved for the first read after the buffer was released; a read that fills
+/// the buffer doubles the next reservation, up to [`MAX_READ_CHUNK`]. Small devices that
+/// send a packet now and then never cause a large allocation.
+const MIN_READ_CHUNK: usize = 1024;
+/// Largest single reservation for reading.
+const MAX_READ_CHUNK: usize = 64 * 1024;
 /// Write buffers above this size are released after each flush.
 const KEEP_WRITE_CAPACITY: usize = 64 * 1024;
 
@@ -72,6 +76,8 @@ struct Connection {
     /// Set at connect: whether the connect asked for session expiry 0 (v5 forbids raising it at DISCONNECT).
     connect_expiry_zero: bool,
     rbuf: BytesMut,
+    /// Size of the next read reservation (adaptive, see [`MIN_READ_CHUNK`]).
+    read_chunk: usize,
     wbuf: BytesMut,
     inbound: inbound::InboundState,
     aliases_out: mqtt::session::TopicAliasesOut,
@@ -81,24 +87,32 @@ struct Connection {
 pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let Some(mut c) = handshake::accept(stream, peer, shared, conn).await else {
+    // Boxed: the handshake's state (a whole CONNECT, its timers) is needed once, and
+    // inline it would be part of every connection task for the connection's lifetime.
+    let Some(mut c) = Box::pin(handshake::accept(stream, peer, shared, conn)).await else {
         return;
     };
     c.shared.metrics.connections.add(1);
     let end = c.run().await;
     c.shared.metrics.connections.add(-1);
-    c.finish(end).await;
+    Box::pin(c.finish(end)).await;
 }
 
 impl Connection {
     async fn run(&mut self) -> End {
         let mut last_seen = Instant::now();
+        // One timer for the connection's life, re-armed only when it fires early: reading
+        // a packet just records the time, so busy connections never touch the timer wheel.
+        let keep_alive = self.keep_alive;
+        let timer = tokio::time::sleep(keep_alive.unwrap_or(Duration::MAX / 4));
+        tokio::pin!(timer);
         loop {
-            let deadline = self.keep_alive.map(|k| last_seen + k);
             tokio::select! {
                 biased;
                 () = self.outbox.ready() => {
-                    if let Err(end) = self.flush_outbox().await {
+                    // Boxed (here and below): inline, these futures would make every
+                    // idle connection's task several KiB larger.
+                    if let Err(end) = Box::pin(self.flush_outbox()).await {
                         return end;
                     }
                 }
@@ -106,13 +120,18 @@ impl Connection {
                     if ready.is_err() {
                         return End::Lost;
                     }
-                    match self.read_packets().await {
+                    match Box::pin(self.read_packets()).await {
                         Ok(true) => last_seen = Instant::now(),
                         Ok(false) => {}
                         Err(end) => return end,
                     }
                 }
-                () = sleep_until(deadline), if deadline.is_some() => {
+                () = &mut timer, if keep_alive.is_some() => {
+                    let deadline = last_seen + keep_alive.unwrap_or_default();
+                    if deadline > Instant::now() {
+                        timer.as_mut().reset(deadline);
+                        continue;
+                    }
                     return End::Close { code: ReasonCode::KEEP_ALIVE_TIMEOUT, will: true, reason: "keep-alive timeout" };
                 }
             }
@@ -121,11 +140,13 @@ impl Connection {
 
     /// Reads what the socket has and handles every whole packet; `Ok(true)` if bytes arrived.
     async fn read_packets(&mut self) -> Result<bool, End> {
-        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-            self.rbuf.reserve(READ_CHUNK);
+        if self.rbuf.capacity() - self.rbuf.len() < MIN_READ_CHUNK / 2 {
+            self.rbuf.reserve(self.read_chunk);
         }
+        let room = self.rbuf.capacity() - self.rbuf.len();
         match self.stream.try_read_buf(&mut self.rbuf) {
             Ok(0) => return Err(End::Lost),
+            Ok(n) if n == room => self.read_chunk = (self.read_chunk * 2).min(MAX_READ_CHUNK),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
             Err(_) => return Err(End::Lost),
@@ -272,8 +293,31 @@ impl Connection {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    if let Some(at) = at {
-        tokio::time::sleep_until(at).await;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    /// Idle connections must stay cheap (the budget is 2 KiB of broker memory each):
+    /// this fails if someone inlines a large future or buffer into every connection.
+    #[tokio::test]
+    async fn idle_connection_state_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let shared = std::sync::Arc::new(super::Shared {
+            config: Default::default(),
+            metrics: Default::default(),
+            router: tx,
+            next_conn: Default::default(),
+        });
+        let task = super::serve(stream, peer, shared);
+        assert!(
+            std::mem::size_of_val(&task) <= 1024,
+            "connection task is {} bytes",
+            std::mem::size_of_val(&task)
+        );
+        assert!(std::mem::size_of::<crate::router::Session>() <= 256);
     }
 }

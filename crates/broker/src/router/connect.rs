@@ -43,7 +43,7 @@ impl Router {
         let was_persistent = session.persistent();
         let expiry_changed = session.expiry != expiry;
         session.expiry = expiry;
-        session.will = info.will;
+        session.will = info.will.map(Box::new);
         session.conn = Some(conn);
         let qos2_pending = std::mem::take(&mut session.qos2_pending);
         if session.persistent() && (expiry_changed || !was_persistent || !session_present) {
@@ -170,7 +170,8 @@ impl Router {
         self.end_session(id);
     }
 
-    fn publish_will(&mut self, will: Will) {
+    fn publish_will(&mut self, will: Box<Will>) {
+        let will = *will;
         let mut properties = will.properties;
         properties.will_delay_interval = None;
         let publish = mqtt::Publish {

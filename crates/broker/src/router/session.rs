@@ -67,7 +67,7 @@ pub(crate) struct Session {
     /// Last packet id handed out; the next search starts after it.
     pub(crate) last_packet_id: PacketId,
     /// Will of the current (or just lost) connection.
-    pub(crate) will: Option<Will>,
+    pub(crate) will: Option<Box<Will>>,
     /// QoS 2 packet ids received and not yet released, carried across reconnects.
     pub(crate) qos2_pending: Vec<PacketId>,
     /// Pending expiry or delayed-will timers, to cancel on reconnect.
