@@ -26,6 +26,7 @@ pub mod persist;
 mod retained;
 mod router;
 pub mod server;
+mod small_map;
 pub mod trie;
 
 pub use config::Config;

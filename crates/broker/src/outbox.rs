@@ -1,6 +1,6 @@
 //! The queue from the router (and the log's writer thread) to one connection task.
 //!
-//! A `VecDeque` behind a mutex plus a `Notify`, rather than a tokio channel: an idle
+//! A `VecDeque` and the task's waker behind one mutex, rather than a tokio channel: an idle
 //! connection then holds no buffer at all (tokio's unbounded channel allocates a block of
 //! 32 slots per channel up front, several KiB with our item size, which would dominate
 //! the per-connection memory budget). The queue is unbounded by type but bounded by
@@ -10,9 +10,9 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use mqtt::{Packet, PacketId, QoS, ReasonCode};
-use tokio::sync::Notify;
 
 use crate::message::Message;
 
@@ -46,11 +46,18 @@ pub(crate) struct Outgoing {
     pub(crate) sub_ids: Vec<u32>,
 }
 
+/// The queue and the connection task's waker, under one lock so a push can never slip
+/// between the task's emptiness check and its going to sleep.
+#[derive(Debug, Default)]
+struct Inner {
+    queue: VecDeque<Outbound>,
+    waker: Option<Waker>,
+}
+
 /// Per-connection outbound queue shared by the router and the connection task.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    queue: Mutex<VecDeque<Outbound>>,
-    notify: Notify,
+    inner: Mutex<Inner>,
     /// Payload bytes of queued publishes, for slow-consumer shedding.
     bytes: AtomicUsize,
     /// Set once the connection is gone, so producers stop queueing.
@@ -67,20 +74,28 @@ impl Outbox {
             self.bytes
                 .fetch_add(p.message.payload.len(), Ordering::Relaxed);
         }
-        match self.queue.lock() {
-            Ok(mut q) => q.push_back(item),
-            Err(poisoned) => poisoned.into_inner().push_back(item),
+        let waker = {
+            let mut inner = self.lock();
+            inner.queue.push_back(item);
+            inner.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        self.notify.notify_one();
         true
     }
 
     /// Takes everything queued; the connection writes it and then calls [`Outbox::written`].
     pub(crate) fn take(&self) -> VecDeque<Outbound> {
-        match self.queue.lock() {
-            Ok(mut q) => std::mem::take(&mut *q),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+        std::mem::take(&mut self.lock().queue)
+    }
+
+    /// The lock; a poisoned lock still holds a consistent queue (pushes cannot panic
+    /// half-way), so it is used as is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records that `n` payload bytes left the queue.
@@ -93,9 +108,21 @@ impl Outbox {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Waits until something is queued.
-    pub(crate) async fn ready(&self) {
-        self.notify.notified().await;
+    /// Ready once something is queued; otherwise remembers the task's waker. A poll
+    /// function rather than a future, so an idle connection's task holds no waiter.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.lock();
+        if !inner.queue.is_empty() {
+            return Poll::Ready(());
+        }
+        if !inner
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            inner.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Marks the connection gone; later pushes are refused.

@@ -17,6 +17,8 @@ use std::str::Split;
 
 use mqtt::topic::{parse_shared, TopicError};
 
+use crate::small_map::SmallMap;
+
 /// All subscriptions of the broker, indexed by topic level for fast matching.
 pub struct SubscriptionTree<K, V> {
     root: Node<K, V>,
@@ -62,7 +64,7 @@ impl<K, V> Copy for Match<'_, K, V> {}
 /// One topic level. Literal children live in a map; `+` and `#` get dedicated slots so
 /// that matching never hashes a wildcard.
 struct Node<K, V> {
-    children: HashMap<Box<str>, Node<K, V>>,
+    children: SmallMap<Box<str>, Node<K, V>>,
     plus: Option<Box<Node<K, V>>>,
     /// Subscriptions whose filter ends at this level.
     here: Option<Box<Subscribers<K, V>>>,
@@ -73,7 +75,7 @@ struct Node<K, V> {
 /// The subscriptions of one filter.
 struct Subscribers<K, V> {
     filter: Box<str>,
-    direct: HashMap<K, V>,
+    direct: SmallMap<K, V>,
     /// Shared groups on this filter, by share name.
     shared: HashMap<Box<str>, SharedGroup<K, V>>,
 }
@@ -256,7 +258,7 @@ fn emit<'a, K, V>(subscribers: Option<&'a Subscribers<K, V>>, f: &mut impl FnMut
     let Some(s) = subscribers else {
         return;
     };
-    for (key, value) in &s.direct {
+    for (key, value) in s.direct.iter() {
         f(Match::Direct {
             key,
             value,
@@ -276,7 +278,7 @@ fn emit<'a, K, V>(subscribers: Option<&'a Subscribers<K, V>>, f: &mut impl FnMut
 impl<K, V> Default for Node<K, V> {
     fn default() -> Self {
         Node {
-            children: HashMap::new(),
+            children: SmallMap::default(),
             plus: None,
             here: None,
             hash: None,
@@ -324,7 +326,7 @@ impl<K: Eq + Hash + Clone, V> Node<K, V> {
         if level == "+" {
             self.plus.get_or_insert_with(Box::default)
         } else {
-            self.children.entry(level.into()).or_default()
+            self.children.get_or_insert_with(level, Node::default)
         }
     }
 
@@ -421,7 +423,7 @@ impl<K, V> Drop for Node<K, V> {
 
 /// Moves a node's children out, so they can be dropped one by one.
 fn drain_children<K, V>(node: &mut Node<K, V>, out: &mut Vec<Node<K, V>>) {
-    out.extend(node.children.drain().map(|(_, child)| child));
+    out.extend(node.children.drain_values());
     if let Some(plus) = node.plus.take() {
         out.push(*plus);
     }
@@ -431,7 +433,7 @@ impl<K: Eq + Hash + Clone, V> Subscribers<K, V> {
     fn new(filter: &str) -> Self {
         Subscribers {
             filter: filter.into(),
-            direct: HashMap::new(),
+            direct: SmallMap::default(),
             shared: HashMap::new(),
         }
     }
@@ -667,7 +669,7 @@ mod tests {
         }
         assert_eq!(t.root.children.len(), 1);
         assert!(t.root.plus.is_none());
-        assert_eq!(t.root.children["dev"].children.len(), 1);
+        assert_eq!(t.root.children.get("dev").unwrap().children.len(), 1);
         t.unsubscribe("dev/keep", &0);
         assert!(t.is_empty());
         assert!(t.root_is_bare());
@@ -680,7 +682,16 @@ mod tests {
         t.subscribe("a/b", 2, ()).unwrap();
         t.subscribe("a/b/#", 3, ()).unwrap();
         t.unsubscribe("a/b/c/d", &1);
-        assert!(t.root.children["a"].children["b"].children.is_empty());
+        assert!(t
+            .root
+            .children
+            .get("a")
+            .unwrap()
+            .children
+            .get("b")
+            .unwrap()
+            .children
+            .is_empty());
         assert_eq!(count(&t, "a/b"), 2);
         t.unsubscribe("a/b", &2);
         assert_eq!(count(&t, "a/b/z"), 1);

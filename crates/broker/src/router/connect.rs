@@ -87,7 +87,8 @@ impl Router {
         self.next_session += 1;
         let client_id: Arc<str> = Arc::from(client_id);
         self.ids.insert(client_id.clone(), id);
-        self.sessions.insert(id, Session::new(client_id, expiry));
+        self.sessions
+            .insert(id, Box::new(Session::new(client_id, expiry)));
         self.metrics.sessions.add(1);
         id
     }
@@ -193,7 +194,7 @@ impl Router {
             return;
         };
         self.ids.remove(&session.client_id);
-        for filter in session.subscriptions.keys() {
+        for (filter, _) in &session.subscriptions {
             self.tree.unsubscribe(filter, &id);
         }
         for key in &session.timers {

@@ -169,7 +169,8 @@ pub(crate) struct Router {
     log: Log,
     /// Client id to session handle.
     ids: HashMap<Arc<str>, SessionId>,
-    sessions: HashMap<SessionId, Session>,
+    /// Boxed values: the map's slack then costs a pointer per slot, not a session.
+    sessions: HashMap<SessionId, Box<Session>>,
     next_session: SessionId,
     tree: SubscriptionTree<SessionId, SubOptions>,
     retained: Retained,

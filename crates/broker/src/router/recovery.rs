@@ -141,7 +141,7 @@ impl Router {
                     continue;
                 }
                 if let Some(s) = self.sessions.get_mut(&id) {
-                    s.subscriptions.insert(filter, options);
+                    s.set_subscription(&filter, options);
                 }
             }
             for (mid, target) in rs.pending {
@@ -238,7 +238,7 @@ impl Router {
                 };
                 let record = Record::Subscribe {
                     client_id: client_id.clone(),
-                    filter: filter.clone(),
+                    filter: filter.to_string(),
                     options: options_byte(&wire),
                     sub_id: o.sub_id.unwrap_or(0),
                 };

@@ -1,7 +1,7 @@
 //! One MQTT session as the router keeps it: subscriptions, the queue of messages not yet
 //! sent, and the window of messages sent but not yet acknowledged.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,8 +56,9 @@ pub(crate) struct Session {
     pub(crate) expiry: u32,
     /// The live connection, if any.
     pub(crate) conn: Option<ConnHandle>,
-    /// Filter (as sent, `$share/…` included) to options.
-    pub(crate) subscriptions: HashMap<String, SubOptions>,
+    /// Filter (as sent, `$share/…` included) to options. A vector: devices hold a
+    /// handful of subscriptions, where a scan beats a hash map in time and memory.
+    pub(crate) subscriptions: Vec<(Box<str>, SubOptions)>,
     /// Messages waiting for the connection or for room in the window.
     pub(crate) queue: VecDeque<Delivery>,
     /// Payload bytes held in `queue`.
@@ -81,7 +82,7 @@ impl Session {
             client_id,
             expiry,
             conn: None,
-            subscriptions: HashMap::new(),
+            subscriptions: Vec::new(),
             queue: VecDeque::new(),
             queued_bytes: 0,
             inflight: BTreeMap::new(),
@@ -104,6 +105,21 @@ impl Session {
             .as_ref()
             .map_or(max_inflight, |c| c.receive_maximum);
         usize::from(client.min(max_inflight).max(1))
+    }
+
+    /// Adds or replaces the subscription to `filter`.
+    pub(crate) fn set_subscription(&mut self, filter: &str, options: SubOptions) {
+        match self.subscriptions.iter_mut().find(|(f, _)| &**f == filter) {
+            Some((_, o)) => *o = options,
+            None => self.subscriptions.push((filter.into(), options)),
+        }
+    }
+
+    /// Removes the subscription to `filter`; false if there was none.
+    pub(crate) fn remove_subscription(&mut self, filter: &str) -> bool {
+        let before = self.subscriptions.len();
+        self.subscriptions.retain(|(f, _)| &**f != filter);
+        self.subscriptions.len() != before
     }
 
     /// Next free packet identifier, or `None` when all 65,535 are in flight.

@@ -75,7 +75,7 @@ impl Router {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return ReasonCode::UNSPECIFIED_ERROR;
         };
-        session.subscriptions.insert(s.filter.clone(), options);
+        session.set_subscription(&s.filter, options);
         if session.persistent() {
             let record = Record::Subscribe {
                 client_id: session.client_id.to_string(),
@@ -142,7 +142,7 @@ impl Router {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return ReasonCode::UNSPECIFIED_ERROR;
         };
-        session.subscriptions.remove(filter);
+        session.remove_subscription(filter);
         if !removed {
             return ReasonCode::NO_SUBSCRIPTION_EXISTED;
         }
