@@ -32,8 +32,11 @@ use crate::Config;
 const MIN_READ_CHUNK: usize = 1024;
 /// Largest single reservation for reading.
 const MAX_READ_CHUNK: usize = 64 * 1024;
-/// Write buffers above this size are released after each flush.
-const KEEP_WRITE_CAPACITY: usize = 64 * 1024;
+/// Write buffers above this size are released after each flush: a fan-out burst can
+/// grow every subscriber's buffer, and a thousand kept 64 KiB buffers would stay
+/// resident long after the burst. Re-allocating for the next burst is cheap by
+/// comparison.
+const KEEP_WRITE_CAPACITY: usize = 4 * 1024;
 
 /// What every connection task shares.
 pub(crate) struct Shared {

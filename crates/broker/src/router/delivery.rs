@@ -14,6 +14,7 @@ use crate::persist::Record;
 impl Router {
     /// Sends `delivery` now if the session is connected and has room, else queues it.
     pub(super) fn deliver(&mut self, session_id: SessionId, delivery: Delivery) {
+        self.deliveries_in_batch += 1;
         let now = Instant::now();
         if delivery.message.is_expired(now) {
             self.metrics.dropped_expired.inc();

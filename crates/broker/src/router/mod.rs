@@ -44,6 +44,21 @@ pub(crate) type ConnId = u64;
 /// flood of small requests amortizes the wake-up cost.
 const MAX_BATCH: usize = 512;
 
+/// Deliveries (one message to one session) after which a batch ends early; with a
+/// 1,000-subscriber topic that is a handful of messages, and the connections get to
+/// write them before the router queues more.
+const MAX_BATCH_DELIVERIES: usize = 8192;
+
+/// How a batch of requests ended.
+enum Batch {
+    /// Nothing more was queued.
+    Drained,
+    /// A limit was reached with requests possibly still queued.
+    Full,
+    /// A shutdown was served; the router stops.
+    Shutdown,
+}
+
 /// The connection a session is attached to, with the limits its client announced.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnHandle {
@@ -186,6 +201,8 @@ pub(crate) struct Router {
     /// Estimate of the records a snapshot would hold now (sessions, subscriptions,
     /// pending message targets), so compaction runs only when most of the log is garbage.
     live_records: u64,
+    /// Deliveries made in the current batch, against [`MAX_BATCH_DELIVERIES`].
+    deliveries_in_batch: usize,
 }
 
 impl Router {
@@ -212,6 +229,7 @@ impl Router {
             log_size_after_compact: 0,
             compaction_pending: Arc::new(AtomicBool::new(false)),
             live_records: 0,
+            deliveries_in_batch: 0,
         };
         router.install(recovered);
         router
@@ -229,8 +247,12 @@ impl Router {
                 }
             };
             let Some(request) = request else { break };
-            if self.handle_batch(request, &mut rx) {
-                return;
+            match self.handle_batch(request, &mut rx) {
+                Batch::Shutdown => return,
+                Batch::Drained => {}
+                // Let the connections write what this batch queued before the next one,
+                // so a fan-out burst does not pile up in every outbox at once.
+                Batch::Full => tokio::task::yield_now().await,
             }
             self.maybe_compact();
         }
@@ -238,21 +260,23 @@ impl Router {
 
     /// Handles `first` and whatever else is already queued, up to [`MAX_BATCH`]; true
     /// once a shutdown has been served.
-    fn handle_batch(&mut self, first: Request, rx: &mut mpsc::Receiver<Request>) -> bool {
+    fn handle_batch(&mut self, first: Request, rx: &mut mpsc::Receiver<Request>) -> Batch {
+        self.deliveries_in_batch = 0;
         let mut next = Some(first);
         let mut handled = 0;
         while let Some(request) = next.take() {
             if let Request::Shutdown { done } = request {
                 self.shutdown(done);
-                return true;
+                return Batch::Shutdown;
             }
             self.handle(request);
             handled += 1;
-            if handled < MAX_BATCH {
-                next = rx.try_recv().ok();
+            if handled >= MAX_BATCH || self.deliveries_in_batch >= MAX_BATCH_DELIVERIES {
+                return Batch::Full;
             }
+            next = rx.try_recv().ok();
         }
-        false
+        Batch::Drained
     }
 
     fn handle(&mut self, request: Request) {
