@@ -235,19 +235,20 @@ async fn register(
     shared.metrics.connections_total.inc();
     tracing::debug!(%peer, client = %client_id, session_present = reply.session_present, "client connected");
     let inbound = InboundState::new(config.topic_alias_maximum, reply.qos2_pending);
-    let aliases_out = TopicAliasesOut::new(if v5 {
+    let alias_max = if v5 {
         connect.properties.topic_alias_maximum.unwrap_or(0)
     } else {
         0
-    });
+    };
+    let aliases_out = (alias_max > 0).then(|| Box::new(TopicAliasesOut::new(alias_max)));
     Some(Connection {
         stream,
         peer,
         keep_alive: (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
         connect_expiry_zero: expiry == 0,
         protocol: connect.protocol,
-        client_id,
         session: reply.session,
+        client_id: reply.client_id.clone(),
         conn,
         outbox,
         // An idle connection should hold no buffer: drop the CONNECT buffer if drained.

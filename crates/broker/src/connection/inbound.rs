@@ -11,7 +11,10 @@ use crate::router::{Acker, Request};
 
 /// Inbound protocol state of one connection.
 pub(crate) struct InboundState {
-    aliases: TopicAliasesIn,
+    /// Highest topic alias the client may use.
+    alias_max: u16,
+    /// Created on the first alias, so clients that never use one pay nothing.
+    aliases: Option<Box<TopicAliasesIn>>,
     /// QoS 2 publishes answered with PUBREC, awaiting PUBREL.
     qos2: Vec<PacketId>,
     /// QoS 1 publishes sent to the router whose PUBACK is not written yet.
@@ -22,7 +25,8 @@ impl InboundState {
     /// Fresh state; `qos2` carries ids pending from an earlier connection of the session.
     pub(crate) fn new(alias_max: u16, qos2: Vec<PacketId>) -> InboundState {
         InboundState {
-            aliases: TopicAliasesIn::new(alias_max),
+            alias_max,
+            aliases: None,
             qos2,
             awaiting_puback: 0,
         }
@@ -138,7 +142,12 @@ impl Connection {
     async fn on_publish(&mut self, mut p: Publish) -> Result<(), End> {
         let alias = p.properties.topic_alias;
         if self.protocol == ProtocolVersion::V5 && (alias.is_some() || p.topic.is_empty()) {
-            match self.inbound.aliases.resolve(&p.topic, alias) {
+            let max = self.inbound.alias_max;
+            let aliases = self
+                .inbound
+                .aliases
+                .get_or_insert_with(|| Box::new(TopicAliasesIn::new(max)));
+            match aliases.resolve(&p.topic, alias) {
                 Ok(topic) => p.topic = topic.into(),
                 Err(_) => {
                     return Err(violation(

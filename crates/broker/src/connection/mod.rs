@@ -71,7 +71,7 @@ struct Connection {
     peer: SocketAddr,
     shared: Arc<Shared>,
     protocol: ProtocolVersion,
-    client_id: String,
+    client_id: Arc<str>,
     session: SessionId,
     conn: ConnId,
     outbox: Arc<Outbox>,
@@ -83,7 +83,8 @@ struct Connection {
     read_chunk: usize,
     wbuf: BytesMut,
     inbound: inbound::InboundState,
-    aliases_out: mqtt::session::TopicAliasesOut,
+    /// Outbound topic aliases; `None` unless the client accepts them (v5, maximum > 0).
+    aliases_out: Option<Box<mqtt::session::TopicAliasesOut>>,
 }
 
 /// Serves one accepted TCP connection until it ends.
@@ -225,8 +226,8 @@ impl Connection {
         let now = std::time::Instant::now();
         let mut properties = out.message.properties_for(&out.sub_ids, now);
         let mut topic: &str = &out.message.topic;
-        if self.protocol == ProtocolVersion::V5 {
-            match self.aliases_out.assign(topic) {
+        if let Some(aliases) = &mut self.aliases_out {
+            match aliases.assign(topic) {
                 AliasUse::None => {}
                 AliasUse::New(alias) => properties.to_mut().topic_alias = Some(alias),
                 AliasUse::Existing(alias) => {

@@ -46,6 +46,7 @@ impl Router {
         session.will = info.will.map(Box::new);
         session.conn = Some(conn);
         let qos2_pending = std::mem::take(&mut session.qos2_pending);
+        let client_id = session.client_id.clone();
         if session.persistent() && (expiry_changed || !was_persistent || !session_present) {
             let record = Record::Session {
                 client_id: session.client_id.to_string(),
@@ -57,6 +58,7 @@ impl Router {
             session: id,
             session_present,
             qos2_pending,
+            client_id,
         });
         if session_present {
             self.resend_inflight(id);

@@ -96,6 +96,8 @@ pub(crate) struct ConnectReply {
     pub(crate) session_present: bool,
     /// QoS 2 packet ids received on an earlier connection and not yet released.
     pub(crate) qos2_pending: Vec<PacketId>,
+    /// The session's client id, shared so the connection keeps no copy of its own.
+    pub(crate) client_id: Arc<str>,
 }
 
 /// Who to acknowledge a received QoS 1/2 PUBLISH to, once it is durable.
