@@ -8,7 +8,7 @@
 //! publishes are shed once `bytes` passes `Config::max_outbound_bytes`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -62,9 +62,43 @@ pub(crate) struct Outbox {
     bytes: AtomicUsize,
     /// Set once the connection is gone, so producers stop queueing.
     closed: AtomicBool,
+    /// When the client was last heard from, in [`clock_ms`] milliseconds.
+    last_seen_ms: AtomicU64,
+    /// 1.5 × the keep-alive in milliseconds [MQTT-3.1.2-22]; 0 disables the check.
+    grace_ms: u64,
+}
+
+/// Milliseconds on the broker's monotonic clock (since its first use), shared by the
+/// connections that stamp activity and the router that sweeps for silence.
+pub(crate) fn clock_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
 }
 
 impl Outbox {
+    /// An empty outbox for a connection with this keep-alive (`None`: no check).
+    pub(crate) fn new(keep_alive: Option<std::time::Duration>) -> Outbox {
+        let grace_ms = keep_alive.map_or(0, |k| k.as_millis() as u64);
+        Outbox {
+            last_seen_ms: AtomicU64::new(clock_ms()),
+            grace_ms,
+            ..Outbox::default()
+        }
+    }
+
+    /// Records that the client was heard from just now.
+    pub(crate) fn touch(&self) {
+        self.last_seen_ms.store(clock_ms(), Ordering::Relaxed);
+    }
+
+    /// True once the client has been silent for longer than 1.5 × its keep-alive.
+    pub(crate) fn is_silent(&self, now_ms: u64) -> bool {
+        self.grace_ms > 0 && now_ms > self.last_seen_ms.load(Ordering::Relaxed) + self.grace_ms
+    }
+
     /// Queues `item` and wakes the connection; false when the connection is gone.
     pub(crate) fn push(&self, item: Outbound) -> bool {
         if self.closed.load(Ordering::Acquire) {

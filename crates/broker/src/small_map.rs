@@ -19,8 +19,10 @@ const SPILL: usize = 8;
 pub(crate) enum SmallMap<K, V> {
     /// Few entries, scanned linearly.
     Few(Vec<(K, V)>),
-    /// Many entries, hashed.
-    Many(HashMap<K, V>),
+    /// Many entries, hashed; boxed so the common small form stays three words wide
+    /// (trie nodes hold two of these each).
+    #[allow(clippy::box_collection)]
+    Many(Box<HashMap<K, V>>),
 }
 
 impl<K, V> Default for SmallMap<K, V> {
@@ -86,7 +88,7 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
             SmallMap::Few(v) => {
                 let mut m: HashMap<K, V> = std::mem::take(v).into_iter().collect();
                 m.insert(key, value);
-                *self = SmallMap::Many(m);
+                *self = SmallMap::Many(Box::new(m));
             }
             SmallMap::Many(m) => {
                 m.insert(key, value);

@@ -76,8 +76,8 @@ struct Node<K, V> {
 struct Subscribers<K, V> {
     filter: Box<str>,
     direct: SmallMap<K, V>,
-    /// Shared groups on this filter, by share name.
-    shared: HashMap<Box<str>, SharedGroup<K, V>>,
+    /// Shared groups on this filter, by share name (usually none, so a small map).
+    shared: SmallMap<Box<str>, SharedGroup<K, V>>,
 }
 
 /// The members of one `$share/{group}/{filter}`. Members sit in a `Vec` so the caller
@@ -265,7 +265,7 @@ fn emit<'a, K, V>(subscribers: Option<&'a Subscribers<K, V>>, f: &mut impl FnMut
             filter: &s.filter,
         });
     }
-    for (group, g) in &s.shared {
+    for (group, g) in s.shared.iter() {
         f(Match::Shared {
             group,
             filter: &s.filter,
@@ -434,14 +434,13 @@ impl<K: Eq + Hash + Clone, V> Subscribers<K, V> {
         Subscribers {
             filter: filter.into(),
             direct: SmallMap::default(),
-            shared: HashMap::new(),
+            shared: SmallMap::default(),
         }
     }
 
     fn group_or_insert(&mut self, group: &str, id: &str) -> &mut SharedGroup<K, V> {
         self.shared
-            .entry(group.into())
-            .or_insert_with(|| SharedGroup::new(id))
+            .get_or_insert_with(group, || SharedGroup::new(id))
     }
 
     fn remove(&mut self, group: Option<&str>, key: &K) -> Option<V> {

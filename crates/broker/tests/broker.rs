@@ -380,3 +380,37 @@ async fn compaction_keeps_exactly_the_live_state() {
     );
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_client_is_disconnected_after_one_and_a_half_keep_alives_with_its_will() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let (mut watcher, _) = Client::connect(b.local_addr(), V5, "watcher", true).await;
+    watcher.subscribe("lost/#", QoS::AtLeastOnce).await;
+    let mut c = connect_packet(V5, "sleepy", true);
+    c.keep_alive = 1;
+    c.will = Some(Will {
+        topic: "lost/sleepy".into(),
+        payload: Bytes::from_static(b"gone"),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties: Properties::default(),
+    });
+    let started = std::time::Instant::now();
+    let (mut sleepy, _) = Client::connect_with(b.local_addr(), c).await;
+    match sleepy.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.code, ReasonCode::KEEP_ALIVE_TIMEOUT),
+        other => panic!("expected DISCONNECT 0x8D, got {other:?}"),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "closed after {waited:?}, before 1.5 x keep-alive"
+    );
+    assert!(
+        waited < Duration::from_millis(3500),
+        "closed only after {waited:?}"
+    );
+    assert_eq!(watcher.expect_publish().await.topic, "lost/sleepy");
+    b.shutdown().await;
+}

@@ -180,7 +180,8 @@ async fn register(
     } else {
         u32::MAX // 3.1.1 persistent sessions: capped by the config's maximum
     };
-    let outbox = Arc::new(Outbox::default());
+    let grace = (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
+    let outbox = Arc::new(Outbox::new(grace));
     let handle = ConnHandle {
         id: conn,
         outbox: outbox.clone(),
@@ -243,8 +244,6 @@ async fn register(
     let aliases_out = (alias_max > 0).then(|| Box::new(TopicAliasesOut::new(alias_max)));
     Some(Connection {
         stream,
-        peer,
-        keep_alive: (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
         connect_expiry_zero: expiry == 0,
         protocol: connect.protocol,
         session: reply.session,

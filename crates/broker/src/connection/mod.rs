@@ -12,14 +12,12 @@ mod inbound;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use mqtt::{Disconnect, Packet, Properties, ProtocolVersion, ReasonCode};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::metrics::Metrics;
 use crate::outbox::{Outbound, Outbox, Outgoing};
@@ -68,14 +66,12 @@ enum End {
 /// State of one connected client after CONNACK.
 struct Connection {
     stream: TcpStream,
-    peer: SocketAddr,
     shared: Arc<Shared>,
     protocol: ProtocolVersion,
     client_id: Arc<str>,
     session: SessionId,
     conn: ConnId,
     outbox: Arc<Outbox>,
-    keep_alive: Option<Duration>,
     /// Set at connect: whether the connect asked for session expiry 0 (v5 forbids raising it at DISCONNECT).
     connect_expiry_zero: bool,
     rbuf: BytesMut,
@@ -93,9 +89,12 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     // Boxed: the handshake's state (a whole CONNECT, its timers) is needed once, and
     // inline it would be part of every connection task for the connection's lifetime.
-    let Some(mut c) = Box::pin(handshake::accept(stream, peer, shared, conn)).await else {
+    let Some(c) = Box::pin(handshake::accept(stream, peer, shared, conn)).await else {
         return;
     };
+    // The connection state lives in its own allocation: the task then stays under
+    // tokio's next 128-byte size step, which is worth more than one pointer.
+    let mut c = Box::new(c);
     c.shared.metrics.connections.add(1);
     let end = c.run().await;
     c.shared.metrics.connections.add(-1);
@@ -104,12 +103,8 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
 
 impl Connection {
     async fn run(&mut self) -> End {
-        let mut last_seen = Instant::now();
-        // One timer for the connection's life, re-armed only when it fires early: reading
-        // a packet just records the time, so busy connections never touch the timer wheel.
-        let keep_alive = self.keep_alive;
-        let timer = tokio::time::sleep(keep_alive.unwrap_or(Duration::MAX / 4));
-        tokio::pin!(timer);
+        // No timer here: the router sweeps all connections for keep-alive silence once a
+        // second (a timer per connection would cost every idle task ~150 bytes).
         loop {
             tokio::select! {
                 biased;
@@ -126,40 +121,34 @@ impl Connection {
                     if ready.is_err() {
                         return End::Lost;
                     }
-                    match Box::pin(self.read_packets()).await {
-                        Ok(true) => last_seen = Instant::now(),
-                        Ok(false) => {}
-                        Err(end) => return end,
+                    if let Err(end) = Box::pin(self.read_packets()).await {
+                        return end;
                     }
-                }
-                () = &mut timer, if keep_alive.is_some() => {
-                    let deadline = last_seen + keep_alive.unwrap_or_default();
-                    if deadline > Instant::now() {
-                        timer.as_mut().reset(deadline);
-                        continue;
-                    }
-                    return End::Close { code: ReasonCode::KEEP_ALIVE_TIMEOUT, will: true, reason: "keep-alive timeout" };
                 }
             }
         }
     }
 
-    /// Reads what the socket has and handles every whole packet; `Ok(true)` if bytes arrived.
-    async fn read_packets(&mut self) -> Result<bool, End> {
+    /// Reads what the socket has and handles every whole packet.
+    async fn read_packets(&mut self) -> Result<(), End> {
         if self.rbuf.capacity() - self.rbuf.len() < MIN_READ_CHUNK / 2 {
             self.rbuf.reserve(self.read_chunk);
         }
         let room = self.rbuf.capacity() - self.rbuf.len();
         match self.stream.try_read_buf(&mut self.rbuf) {
             Ok(0) => return Err(End::Lost),
-            Ok(n) if n == room => self.read_chunk = (self.read_chunk * 2).min(MAX_READ_CHUNK),
-            Ok(_) => {}
+            Ok(n) => {
+                self.outbox.touch();
+                if n == room {
+                    self.read_chunk = (self.read_chunk * 2).min(MAX_READ_CHUNK);
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 // Spurious readiness: do not keep the reservation on an idle connection.
                 if self.rbuf.is_empty() {
                     self.rbuf = BytesMut::new();
                 }
-                return Ok(false);
+                return Ok(());
             }
             Err(_) => return Err(End::Lost),
         }
@@ -169,7 +158,8 @@ impl Connection {
                 Ok(Some(packet)) => self.on_packet(packet).await?,
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::warn!(peer = %self.peer, client = %self.client_id, error = %e, "closing connection: bad packet");
+                    let peer = self.stream.peer_addr().ok();
+                    tracing::warn!(?peer, client = %self.client_id, error = %e, "closing connection: bad packet");
                     return Err(End::Close {
                         code: e.reason_code(),
                         will: true,
@@ -183,7 +173,7 @@ impl Connection {
         }
         // Our own acknowledgements (PUBCOMP, PINGRESP…) queued while reading.
         self.flush_outbox().await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Encodes and writes everything queued for this connection.
@@ -326,7 +316,7 @@ mod tests {
         });
         let task = super::serve(stream, peer, shared);
         assert!(
-            std::mem::size_of_val(&task) <= 768,
+            std::mem::size_of_val(&task) <= 256,
             "connection task is {} bytes",
             std::mem::size_of_val(&task)
         );

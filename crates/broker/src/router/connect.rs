@@ -63,6 +63,7 @@ impl Router {
         if session_present {
             self.resend_inflight(id);
         }
+        self.arm_keep_alive_sweep();
     }
 
     /// Detaches the session from its old connection and cancels its timers; a pending

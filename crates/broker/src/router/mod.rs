@@ -49,6 +49,9 @@ const MAX_BATCH: usize = 512;
 /// write them before the router queues more.
 const MAX_BATCH_DELIVERIES: usize = 8192;
 
+/// How often connections are checked for keep-alive silence.
+const KEEP_ALIVE_SWEEP: Duration = Duration::from_secs(1);
+
 /// How a batch of requests ended.
 enum Batch {
     /// Nothing more was queued.
@@ -177,6 +180,8 @@ enum Timer {
     Will(SessionId),
     /// End the session: its expiry interval passed while disconnected.
     Expire(SessionId),
+    /// Look for connections silent past 1.5 × their keep-alive.
+    KeepAliveSweep,
 }
 
 /// All routing state. See the module documentation.
@@ -205,6 +210,8 @@ pub(crate) struct Router {
     live_records: u64,
     /// Deliveries made in the current batch, against [`MAX_BATCH_DELIVERIES`].
     deliveries_in_batch: usize,
+    /// A keep-alive sweep is scheduled.
+    sweep_armed: bool,
 }
 
 impl Router {
@@ -232,6 +239,7 @@ impl Router {
             compaction_pending: Arc::new(AtomicBool::new(false)),
             live_records: 0,
             deliveries_in_batch: 0,
+            sweep_armed: false,
         };
         router.install(recovered);
         router
@@ -357,7 +365,37 @@ impl Router {
             match timer {
                 Timer::Will(session) => self.publish_delayed_will(session),
                 Timer::Expire(session) => self.expire_session(session),
+                Timer::KeepAliveSweep => self.sweep_keep_alive(),
             }
+        }
+    }
+
+    /// Schedules the next keep-alive sweep unless one is pending.
+    fn arm_keep_alive_sweep(&mut self) {
+        if !self.sweep_armed {
+            self.sweep_armed = true;
+            self.add_timer(Instant::now() + KEEP_ALIVE_SWEEP, Timer::KeepAliveSweep);
+        }
+    }
+
+    /// Closes connections whose clients fell silent [MQTT-3.1.2-22]: the connection
+    /// then sends DISCONNECT 0x8D and the will goes out. One pass over the connected
+    /// sessions per second replaces a timer in every connection task; a silent client
+    /// is closed at most one sweep late.
+    fn sweep_keep_alive(&mut self) {
+        self.sweep_armed = false;
+        let now = crate::outbox::clock_ms();
+        let mut connected = false;
+        for conn in self.sessions.values().filter_map(|s| s.conn.as_ref()) {
+            connected = true;
+            if conn.outbox.is_silent(now) {
+                conn.outbox.push(crate::outbox::Outbound::Disconnect(
+                    ReasonCode::KEEP_ALIVE_TIMEOUT,
+                ));
+            }
+        }
+        if connected {
+            self.arm_keep_alive_sweep();
         }
     }
 
