@@ -320,6 +320,6 @@ mod tests {
             "connection task is {} bytes",
             std::mem::size_of_val(&task)
         );
-        assert!(std::mem::size_of::<crate::router::Session>() <= 256);
+        assert!(std::mem::size_of::<crate::router::Session>() <= 184);
     }
 }

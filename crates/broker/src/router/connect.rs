@@ -45,7 +45,7 @@ impl Router {
         session.expiry = expiry;
         session.will = info.will.map(Box::new);
         session.conn = Some(conn);
-        let qos2_pending = std::mem::take(&mut session.qos2_pending);
+        let qos2_pending = std::mem::take(&mut session.qos2_pending).into_vec();
         let client_id = session.client_id.clone();
         if session.persistent() && (expiry_changed || !was_persistent || !session_present) {
             let record = Record::Session {
@@ -112,7 +112,7 @@ impl Router {
             return; // a replaced connection; the session has moved on
         }
         session.conn = None;
-        session.qos2_pending = qos2_pending;
+        session.qos2_pending = qos2_pending.into_boxed_slice();
         let will = session.will.take().filter(|_| publish_will);
         if let Some(e) = expiry
             .map(|e| cap_expiry(e, max))

@@ -70,7 +70,9 @@ pub(crate) struct Session {
     /// Will of the current (or just lost) connection.
     pub(crate) will: Option<Box<Will>>,
     /// QoS 2 packet ids received and not yet released, carried across reconnects.
-    pub(crate) qos2_pending: Vec<PacketId>,
+    /// A boxed slice, not a `Vec`: eight bytes less per session keeps `Session` in a
+    /// smaller allocation class, and the list is only written when a connection ends.
+    pub(crate) qos2_pending: Box<[PacketId]>,
     /// Pending expiry or delayed-will timers, to cancel on reconnect.
     pub(crate) timers: Vec<(Instant, u64)>,
 }
@@ -88,7 +90,7 @@ impl Session {
             inflight: BTreeMap::new(),
             last_packet_id: 0,
             will: None,
-            qos2_pending: Vec::new(),
+            qos2_pending: Box::default(),
             timers: Vec::new(),
         }
     }
