@@ -13,6 +13,10 @@ use crate::outbox::Outbound;
 use crate::persist::{Record, StoredMessage, Target};
 use crate::trie::Match;
 
+/// Shared groups whose round-robin position is remembered; past this many the
+/// positions are reset.
+const MAX_SHARED_CURSORS: usize = 65_536;
+
 /// Members of one shared subscription group, as matched: (group id, members).
 type SharedMatch = (Arc<str>, Vec<(SessionId, SubOptions)>);
 
@@ -107,6 +111,11 @@ impl Router {
             members.iter().filter(|(s, _)| Some(*s) != except).collect();
         if candidates.is_empty() {
             return None;
+        }
+        // Positions are fairness hints, so the map is bounded by forgetting them all
+        // rather than tracking when groups disappear (share names are client-chosen).
+        if self.shared_cursor.len() >= MAX_SHARED_CURSORS {
+            self.shared_cursor.clear();
         }
         let cursor = self.shared_cursor.entry(group.clone()).or_insert(0);
         let start = *cursor;
