@@ -1,6 +1,7 @@
-//! One task per client connection: bytes to packets and back, CONNECT checks,
-//! keep-alive, and the inbound half of the protocol (topic aliases, receive maximum,
-//! QoS 2 duplicate suppression). Routing decisions belong to the router.
+//! One task per client connection: bytes to packets and back, CONNECT checks, the
+//! activity stamp the router's keep-alive sweep reads, and the inbound half of the
+//! protocol (topic aliases, receive maximum, QoS 2 duplicate suppression). Routing
+//! decisions belong to the router.
 //!
 //! Memory while idle is kept near zero: the read buffer is dropped whenever it is
 //! empty and re-allocated when the socket becomes readable, the write buffer likewise,
@@ -53,7 +54,8 @@ pub(crate) struct Shared {
 enum End {
     /// The client sent DISCONNECT; `will` is true for reason 0x04.
     ClientDisconnect { will: bool, expiry: Option<u32> },
-    /// The network went away or the keep-alive expired: the will is published.
+    /// The network went away: the will is published. (A keep-alive timeout arrives
+    /// from the router's sweep as `Close` with 0x8D.)
     Lost,
     /// We close with this reason (protocol error, takeover, shutdown…).
     Close {
