@@ -31,11 +31,6 @@ use crate::Config;
 const MIN_READ_CHUNK: usize = 1024;
 /// Largest single reservation for reading.
 const MAX_READ_CHUNK: usize = 64 * 1024;
-/// Write buffers above this size are released after each flush: a fan-out burst can
-/// grow every subscriber's buffer, and a thousand kept 64 KiB buffers would stay
-/// resident long after the burst. Re-allocating for the next burst is cheap by
-/// comparison.
-const KEEP_WRITE_CAPACITY: usize = 4 * 1024;
 
 /// What every connection task shares.
 pub(crate) struct Shared {
@@ -253,10 +248,9 @@ impl Connection {
             return Ok(());
         }
         let result = self.stream.write_all(&self.wbuf).await;
-        self.wbuf.clear();
-        if self.wbuf.capacity() > KEEP_WRITE_CAPACITY {
-            self.wbuf = BytesMut::new();
-        }
+        // Released every time, like the read buffer: an idle connection holds none, and
+        // one allocation per flush (a flush carries a whole batch) is cheap.
+        self.wbuf = BytesMut::new();
         result.map_err(|_| End::Lost)
     }
 
