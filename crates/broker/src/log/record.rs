@@ -185,6 +185,32 @@ mod tests {
         assert_eq!(read_all(&huge).1, Frame::Bad(Defect::TooLong(u32::MAX)));
     }
 
+    proptest::proptest! {
+        /// Whatever prefix of a log survives a crash, and whatever byte in it is damaged,
+        /// reading returns an intact prefix of the records written, then stops; it never
+        /// panics and never returns a record that was not written.
+        #[test]
+        fn damaged_tail_yields_a_prefix_of_what_was_written(
+            payloads in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), 0..12),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            flip in proptest::option::of((proptest::prelude::any::<proptest::sample::Index>(), 1u8..=255)),
+        ) {
+            let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+            let mut bytes = framed(&refs);
+            let keep = cut.index(bytes.len() + 1);
+            bytes.truncate(keep);
+            if let (Some((at, mask)), false) = (flip, bytes.is_empty()) {
+                let i = at.index(bytes.len());
+                bytes[i] ^= mask;
+            }
+            let (records, _) = read_all(&bytes);
+            proptest::prop_assert!(records.len() <= payloads.len());
+            for (got, want) in records.iter().zip(&payloads) {
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
+    }
+
     #[test]
     fn rejects_oversized_payloads_at_encode_time() {
         assert!(checked_len(MAX_RECORD_LEN).is_some());
