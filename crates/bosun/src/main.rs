@@ -7,12 +7,14 @@
 //! - `serve`: `bosun serve` lifecycle: start, announce, signals, ordered shutdown.
 //! - `http`: `/metrics` and `/healthz`.
 //! - `logging`: the stderr `tracing` subscriber.
+//! - `trim`: returns freed heap to the OS when the broker goes quiet.
 
 mod cli;
 mod config;
 mod http;
 mod logging;
 mod serve;
+mod trim;
 
 use std::process::ExitCode;
 

@@ -66,6 +66,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let broker = Broker::start(settings.broker_config(), metrics)
         .await
         .context("cannot start the MQTT broker")?;
+    crate::trim::spawn(broker.metrics());
     let http = match HttpServer::start(settings.serve.http, broker.metrics()).await {
         Ok(http) => http,
         Err(e) => {
