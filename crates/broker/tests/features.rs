@@ -311,3 +311,39 @@ async fn retain_handling_0_1_2() {
     assert_eq!(c.expect_publish().await.payload, "kept");
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_subscription_has_a_reason_string_only_when_problem_information_is_wanted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, _) = start_with(dir.path(), |_| {}).await;
+    for (wanted, expect_reason) in [(None, true), (Some(0), false)] {
+        let mut c = connect_packet(V5, "picky", true);
+        c.properties.request_problem_information = wanted;
+        let (mut client, _) = Client::connect_with(b.local_addr(), c).await;
+        let sub = mqtt::Subscribe {
+            packet_id: 1,
+            subscriptions: vec![mqtt::Subscription {
+                filter: "a/#/b".into(),
+                options: SubscriptionOptions {
+                    qos: QoS::AtLeastOnce,
+                    ..Default::default()
+                },
+            }],
+            properties: Properties::default(),
+        };
+        client.send(&Packet::Subscribe(sub)).await;
+        match client.recv().await {
+            Some(Packet::SubAck(ack)) => {
+                assert_eq!(ack.codes, vec![ReasonCode::TOPIC_FILTER_INVALID]);
+                assert_eq!(
+                    ack.properties.reason_string.is_some(),
+                    expect_reason,
+                    "{wanted:?}"
+                );
+            }
+            other => panic!("expected SUBACK, got {other:?}"),
+        }
+        client.disconnect().await;
+    }
+    b.shutdown().await;
+}

@@ -188,6 +188,7 @@ async fn register(
         protocol: connect.protocol,
         receive_maximum: connect.properties.receive_maximum.unwrap_or(u16::MAX),
         max_packet_size: connect.properties.maximum_packet_size.unwrap_or(u32::MAX),
+        problem_info: v5 && connect.properties.request_problem_information != Some(0),
     };
     let info = ConnectInfo {
         client_id: client_id.clone(),

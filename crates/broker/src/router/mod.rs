@@ -75,6 +75,9 @@ pub(crate) struct ConnHandle {
     pub(crate) receive_maximum: u16,
     /// Client's Maximum Packet Size.
     pub(crate) max_packet_size: u32,
+    /// The client accepts reason strings on acknowledgements (v5 Request Problem
+    /// Information, default yes) [MQTT-3.1.2-29].
+    pub(crate) problem_info: bool,
 }
 
 /// What CONNECT asked of the router, after the connection validated it.

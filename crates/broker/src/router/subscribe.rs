@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use mqtt::topic::{parse_shared, validate_topic_filter};
 use mqtt::{
-    Packet, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, Subscription,
-    UnsubAck, Unsubscribe,
+    Packet, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
+    Subscription, UnsubAck, Unsubscribe,
 };
 
 use super::session::Delivery;
@@ -35,10 +35,15 @@ impl Router {
             let code = self.subscribe_one(session_id, s, sub_id, &mut retained);
             codes.push(code);
         }
+        let mut properties = Properties::default();
+        if codes.iter().any(|c| c.is_error()) && self.problem_info(session_id) {
+            properties.reason_string =
+                Some("a topic filter is not valid; see the per-filter codes".into());
+        }
         let suback = SubAck {
             packet_id: subscribe.packet_id,
             codes,
-            properties: Default::default(),
+            properties,
         };
         outbox.push(Outbound::Packet(Box::new(Packet::SubAck(suback))));
         // Retained messages follow the SUBACK [MQTT-3.8.4-3].
@@ -154,6 +159,12 @@ impl Router {
             self.append(record, None);
         }
         ReasonCode::SUCCESS
+    }
+
+    /// Whether the session's client asked for reason strings on acknowledgements.
+    fn problem_info(&self, session_id: SessionId) -> bool {
+        let conn = self.sessions.get(&session_id).and_then(|s| s.conn.as_ref());
+        conn.is_some_and(|c| c.problem_info)
     }
 
     /// The outbox of the session's connection, if `conn` is still that connection.
