@@ -54,6 +54,26 @@ struct Inner {
     waker: Option<Waker>,
 }
 
+impl Outgoing {
+    /// The PUBLISH as it goes on the wire, with this connection's topic (empty when an
+    /// alias stands in) and the per-subscriber properties.
+    pub(crate) fn view<'a>(
+        &'a self,
+        topic: &'a str,
+        properties: &'a mqtt::Properties,
+    ) -> mqtt::PublishView<'a> {
+        mqtt::PublishView {
+            dup: self.dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic,
+            packet_id: self.packet_id,
+            properties,
+            payload: &self.message.payload,
+        }
+    }
+}
+
 /// Per-connection outbound queue shared by the router and the connection task.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {

@@ -223,15 +223,7 @@ impl Connection {
                 }
             }
         }
-        let view = mqtt::PublishView {
-            dup: out.dup,
-            qos: out.qos,
-            retain: out.retain,
-            topic,
-            packet_id: out.packet_id,
-            properties: &properties,
-            payload: &out.message.payload,
-        };
+        let view = out.view(topic, &properties);
         if let Err(e) = mqtt::encode_publish(&view, self.protocol, &mut self.wbuf) {
             tracing::error!(client = %self.client_id, error = %e, "cannot encode PUBLISH; dropped");
         }

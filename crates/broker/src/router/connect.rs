@@ -105,12 +105,9 @@ impl Router {
         qos2_pending: Vec<u16>,
     ) {
         let max = self.config.max_session_expiry;
-        let Some(session) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        if session.conn.as_ref().map(|c| c.id) != Some(conn) {
+        let Some(session) = self.attached(id, conn) else {
             return; // a replaced connection; the session has moved on
-        }
+        };
         session.conn = None;
         session.qos2_pending = qos2_pending.into_boxed_slice();
         let will = session.will.take().filter(|_| publish_will);

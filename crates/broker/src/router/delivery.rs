@@ -160,14 +160,8 @@ impl Router {
         }
     }
 
-    /// The session's live connection, if `conn` is still it.
-    fn current(&mut self, session_id: SessionId, conn: ConnId) -> Option<&mut super::Session> {
-        let session = self.sessions.get_mut(&session_id)?;
-        (session.conn.as_ref()?.id == conn).then_some(session)
-    }
-
     pub(super) fn on_puback(&mut self, session_id: SessionId, conn: ConnId, packet_id: PacketId) {
-        let Some(session) = self.current(session_id, conn) else {
+        let Some(session) = self.attached(session_id, conn) else {
             return;
         };
         match session.inflight.get(&packet_id) {
@@ -187,7 +181,7 @@ impl Router {
         packet_id: PacketId,
         code: ReasonCode,
     ) {
-        let Some(session) = self.current(session_id, conn) else {
+        let Some(session) = self.attached(session_id, conn) else {
             return;
         };
         let Some(conn) = session.conn.clone() else {
@@ -213,7 +207,7 @@ impl Router {
     }
 
     pub(super) fn on_pubcomp(&mut self, session_id: SessionId, conn: ConnId, packet_id: PacketId) {
-        let Some(session) = self.current(session_id, conn) else {
+        let Some(session) = self.attached(session_id, conn) else {
             return;
         };
         if !matches!(session.inflight.get(&packet_id), Some(f) if f.released) {
@@ -267,14 +261,6 @@ fn fits(conn: &super::ConnHandle, out: &Outgoing, now: Instant) -> bool {
         return true;
     }
     let properties = out.message.properties_for(&out.sub_ids, now);
-    let view = mqtt::PublishView {
-        dup: out.dup,
-        qos: out.qos,
-        retain: out.retain,
-        topic: &out.message.topic,
-        packet_id: out.packet_id,
-        properties: &properties,
-        payload: &out.message.payload,
-    };
+    let view = out.view(&out.message.topic, &properties);
     mqtt::publish_len(&view, conn.protocol) <= conn.max_packet_size as usize
 }

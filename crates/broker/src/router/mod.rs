@@ -337,6 +337,13 @@ impl Router {
         }
     }
 
+    /// The session, if `conn` is still its live connection. Requests from a connection
+    /// that was taken over (or already ended) arrive late and must change nothing.
+    fn attached(&mut self, session: SessionId, conn: ConnId) -> Option<&mut Session> {
+        let s = self.sessions.get_mut(&session)?;
+        (s.conn.as_ref()?.id == conn).then_some(&mut **s)
+    }
+
     /// Appends to the durable log, keeping the live-record estimate current.
     fn append(&mut self, record: Record, done: Option<crate::log::Completion>) {
         match &record {

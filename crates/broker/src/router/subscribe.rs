@@ -168,9 +168,13 @@ impl Router {
     }
 
     /// The outbox of the session's connection, if `conn` is still that connection.
-    fn outbox_of(&self, session_id: SessionId, conn: ConnId) -> Option<Arc<crate::outbox::Outbox>> {
-        let c = self.sessions.get(&session_id)?.conn.as_ref()?;
-        (c.id == conn).then(|| c.outbox.clone())
+    fn outbox_of(
+        &mut self,
+        session_id: SessionId,
+        conn: ConnId,
+    ) -> Option<Arc<crate::outbox::Outbox>> {
+        let session = self.attached(session_id, conn)?;
+        session.conn.as_ref().map(|c| c.outbox.clone())
     }
 }
 
