@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use mqtt::{Ack, Packet, QoS};
 
-use super::{metric, payload64, percent, Arrivals, Better, Metric, Settings, Window};
+use super::{metric, payload64, throughput, Arrivals, Better, Metric, Settings, Window};
 use crate::client::{self, Client, Options};
 use crate::peer::Broker;
 
@@ -125,26 +125,15 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings, qos: QoS) -> R
         ));
     }
     let secs = arrivals.span().as_secs_f64().max(1e-9);
-    Ok(vec![
-        metric(
-            "delivered msgs/s",
-            "msg/s",
-            Better::Higher,
-            received as f64 / secs,
-        ),
-        metric(
-            "msgs per broker CPU-s",
-            "msg/CPU-s",
-            Better::Higher,
-            received as f64 / cpu.max(0.01),
-        ),
-        metric("broker CPU", "s", Better::Lower, cpu),
-        metric(
-            "delivered",
-            "%",
-            Better::Higher,
-            percent(received as f64, expected as f64),
-        ),
+    let mut rows = throughput(
+        ("delivered msgs/s", "msgs per broker CPU-s"),
+        received,
+        expected,
+        secs,
+        cpu,
+    )
+    .to_vec();
+    rows.extend([
         metric(
             "redelivered (DUP set)",
             "msgs",
@@ -163,7 +152,8 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings, qos: QoS) -> R
             Better::Lower,
             rss_after as f64 / 1024.0,
         ),
-    ])
+    ]);
+    Ok(rows)
 }
 
 /// Streams `count` identical QoS 0 messages in batches; keeps the connection open by

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use mqtt::{Packet, QoS};
 
-use super::{metric, payload64, percent, Arrivals, Better, Metric, Settings, Window};
+use super::{metric, payload64, throughput, Arrivals, Better, Metric, Settings, Window};
 use crate::client::{self, Client, Options};
 use crate::peer::Broker;
 
@@ -117,26 +117,15 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings) -> Result<Vec<
     }
     let secs = arrivals.span().as_secs_f64().max(1e-9);
     let mib = |kib: u64| kib as f64 / 1024.0;
-    Ok(vec![
-        metric(
-            "deliveries/s",
-            "msg/s",
-            Better::Higher,
-            received as f64 / secs,
-        ),
-        metric(
-            "deliveries per broker CPU-s",
-            "msg/CPU-s",
-            Better::Higher,
-            received as f64 / cpu.max(0.01),
-        ),
-        metric("broker CPU", "s", Better::Lower, cpu),
-        metric(
-            "delivered",
-            "%",
-            Better::Higher,
-            percent(received as f64, expected as f64),
-        ),
+    let mut rows = throughput(
+        ("deliveries/s", "deliveries per broker CPU-s"),
+        received,
+        expected,
+        secs,
+        cpu,
+    )
+    .to_vec();
+    rows.extend([
         metric("RSS, subscribers idle", "MiB", Better::Lower, mib(rss_idle)),
         metric("RSS, peak", "MiB", Better::Lower, mib(rss_peak)),
         metric("RSS, 2 s after run", "MiB", Better::Lower, mib(rss_after)),
@@ -146,7 +135,8 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings) -> Result<Vec<
             Better::Lower,
             mib(rss_after) - mib(rss_idle),
         ),
-    ])
+    ]);
+    Ok(rows)
 }
 
 /// Counts PUBLISH packets until the connection ends.

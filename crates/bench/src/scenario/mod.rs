@@ -108,6 +108,34 @@ pub(crate) fn metric(name: &'static str, unit: &'static str, better: Better, val
     }
 }
 
+/// The four rows every throughput scenario reports: rate, rate per broker CPU-second,
+/// broker CPU and share delivered. `names` are the rate rows' labels, which the report's
+/// target checks look up.
+pub(crate) fn throughput(
+    names: (&'static str, &'static str),
+    received: u64,
+    expected: u64,
+    secs: f64,
+    cpu: f64,
+) -> [Metric; 4] {
+    [
+        metric(names.0, "msg/s", Better::Higher, received as f64 / secs),
+        metric(
+            names.1,
+            "msg/CPU-s",
+            Better::Higher,
+            received as f64 / cpu.max(0.01),
+        ),
+        metric("broker CPU", "s", Better::Lower, cpu),
+        metric(
+            "delivered",
+            "%",
+            Better::Higher,
+            percent(received as f64, expected as f64),
+        ),
+    ]
+}
+
 /// Runs one scenario against one broker.
 pub(crate) async fn run(
     scenario: Scenario,
