@@ -99,6 +99,18 @@ def make_client(args, client_id=None, clean=True, reconnect_on_failure=True):
     return client
 
 
+def connect(client, args, **options):
+    """Connects to the broker under test; on a socket error reports `connect_failed`
+    and returns False, so a caller can exit with EXIT_CONNECT. `options` go to paho's
+    `connect` (MQTT 5 callers pass `properties` and `clean_start`)."""
+    try:
+        client.connect(args.host, args.port, keepalive=args.keepalive, **options)
+    except OSError as err:
+        emit("connect_failed", error=repr(err))
+        return False
+    return True
+
+
 def connect_properties(session_expiry=None, topic_alias_maximum=None, receive_maximum=None,
                        auth_method=None):
     props = Properties(PacketTypes.CONNECT)

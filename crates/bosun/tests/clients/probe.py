@@ -63,13 +63,8 @@ def main():
     if args.protocol == "5":
         props = mqttutil.connect_properties(session_expiry=args.session_expiry,
                                             auth_method=args.auth_method)
-    try:
-        if args.protocol == "5":
-            client.connect(args.host, args.port, keepalive=args.keepalive, properties=props)
-        else:
-            client.connect(args.host, args.port, keepalive=args.keepalive)
-    except OSError as err:
-        emit("connect_failed", error=repr(err))
+    options = {"properties": props} if args.protocol == "5" else {}
+    if not mqttutil.connect(client, args, **options):
         return mqttutil.EXIT_CONNECT
     client.loop_start()
     # Either a CONNACK arrives or the broker closes the connection without one.

@@ -79,10 +79,7 @@ def main():
 
     client.on_connect = on_connect
     client.on_publish = on_publish
-    try:
-        client.connect(args.host, args.port, keepalive=args.keepalive)
-    except OSError as err:
-        emit("connect_failed", error=repr(err))
+    if not mqttutil.connect(client, args):
         return mqttutil.EXIT_CONNECT
     client.loop_start()
     while not connected.wait(0.05):

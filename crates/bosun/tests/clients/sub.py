@@ -110,14 +110,10 @@ def main():
     if args.protocol == "5":
         props = mqttutil.connect_properties(session_expiry=args.session_expiry,
                                             topic_alias_maximum=args.topic_alias_max)
-    try:
-        if args.protocol == "5":
-            client.connect(args.host, args.port, keepalive=args.keepalive,
-                           clean_start=not args.no_clean, properties=props)
-        else:
-            client.connect(args.host, args.port, keepalive=args.keepalive)
-    except OSError as err:
-        emit("connect_failed", error=repr(err))
+    options = {}
+    if args.protocol == "5":
+        options = {"clean_start": not args.no_clean, "properties": props}
+    if not mqttutil.connect(client, args, **options):
         return mqttutil.EXIT_CONNECT
     client.loop_start()
 
