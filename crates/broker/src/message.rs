@@ -51,17 +51,16 @@ fn detach_small(payload: Bytes) -> Bytes {
 
 impl Message {
     /// Builds the shared message from a received PUBLISH.
-    pub(crate) fn from_publish(
-        mut publish: Publish,
-        publisher: Option<u64>,
-        now: Instant,
-    ) -> Message {
+    ///
+    /// This and the methods below read the clock only for messages that carry an expiry
+    /// interval: most telemetry has none, and these run once per message or delivery.
+    pub(crate) fn from_publish(mut publish: Publish, publisher: Option<u64>) -> Message {
         publish.properties.topic_alias = None;
         publish.properties.subscription_identifiers.clear();
         let expires_at = publish
             .properties
             .message_expiry_interval
-            .map(|secs| now + Duration::from_secs(u64::from(secs)));
+            .map(|secs| Instant::now() + Duration::from_secs(u64::from(secs)));
         Message {
             topic: Arc::from(publish.topic),
             payload: detach_small(publish.payload),
@@ -83,20 +82,23 @@ impl Message {
     }
 
     /// True once the expiry interval has passed [MQTT-3.3.2-5].
-    pub(crate) fn is_expired(&self, now: Instant) -> bool {
-        self.expires_at.is_some_and(|at| at <= now)
+    pub(crate) fn is_expired(&self) -> bool {
+        self.expires_at.is_some_and(|at| at <= Instant::now())
     }
 
     /// The properties to send one subscriber: the shared ones as they are in the common
     /// case, a modified copy when the expiry interval must be lowered by the time the
     /// message waited [MQTT-3.3.2-6] or subscription identifiers added.
-    pub(crate) fn properties_for(&self, sub_ids: &[u32], now: Instant) -> Cow<'_, Properties> {
+    pub(crate) fn properties_for(&self, sub_ids: &[u32]) -> Cow<'_, Properties> {
         if self.expires_at.is_none() && sub_ids.is_empty() {
             return Cow::Borrowed(self.properties());
         }
         let mut properties = self.properties().clone();
         if let Some(at) = self.expires_at {
-            let left = at.saturating_duration_since(now).as_secs_f64().ceil() as u32;
+            let left = at
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64()
+                .ceil() as u32;
             properties.message_expiry_interval = Some(left.max(1));
         }
         properties
@@ -112,8 +114,8 @@ impl Message {
 
     /// Expiry as wall-clock seconds since the Unix epoch, for the durable log (an
     /// `Instant` means nothing after a restart).
-    pub(crate) fn expiry_unix(&self, now: Instant) -> Option<u64> {
-        let left = self.expires_at?.saturating_duration_since(now);
+    pub(crate) fn expiry_unix(&self) -> Option<u64> {
+        let left = self.expires_at?.saturating_duration_since(Instant::now());
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();

@@ -210,8 +210,7 @@ impl Connection {
     /// outbound topic aliases (v5).
     fn encode_publish(&mut self, out: &Outgoing) {
         use mqtt::session::AliasUse;
-        let now = std::time::Instant::now();
-        let mut properties = out.message.properties_for(&out.sub_ids, now);
+        let mut properties = out.message.properties_for(&out.sub_ids);
         let mut topic: &str = &out.message.topic;
         if let Some(aliases) = &mut self.aliases_out {
             match aliases.assign(topic) {

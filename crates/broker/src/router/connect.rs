@@ -184,7 +184,7 @@ impl Router {
             properties,
             payload: will.payload,
         };
-        self.route(Message::from_publish(publish, None, Instant::now()), None);
+        self.route(Message::from_publish(publish, None), None);
     }
 
     /// Forgets a session: subscriptions, queue, in-flight messages, timers; logged when

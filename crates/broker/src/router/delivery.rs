@@ -1,8 +1,6 @@
 //! Getting a message to one session: the in-flight window, the bounded queue behind it,
 //! and the acknowledgements that move both along.
 
-use std::time::Instant;
-
 use mqtt::{Ack, Packet, PacketId, ProtocolVersion, QoS, ReasonCode};
 
 use super::session::{Delivery, Inflight};
@@ -15,8 +13,7 @@ impl Router {
     /// Sends `delivery` now if the session is connected and has room, else queues it.
     pub(super) fn deliver(&mut self, session_id: SessionId, delivery: Delivery) {
         self.deliveries_in_batch += 1;
-        let now = Instant::now();
-        if delivery.message.is_expired(now) {
+        if delivery.message.is_expired() {
             self.metrics.dropped_expired.inc();
             self.forget(session_id, &delivery);
             return;
@@ -31,7 +28,7 @@ impl Router {
             match &session.conn {
                 Some(conn) if conn.outbox.bytes() < max_outbound => {
                     let out = outgoing(&delivery, None, false);
-                    if fits(conn, &out, now) {
+                    if fits(conn, &out) {
                         self.metrics.messages_out[0].inc();
                         self.metrics.bytes_out.add(out.message.payload.len() as u64);
                         conn.outbox.push(Outbound::Publish(out));
@@ -48,14 +45,14 @@ impl Router {
             && session.queue.is_empty()
             && session.inflight.len() < session.window(max_inflight)
         {
-            self.send_inflight(session_id, delivery, now);
+            self.send_inflight(session_id, delivery);
         } else {
             self.enqueue(session_id, delivery);
         }
     }
 
     /// Assigns a packet id and sends; the caller checked the window.
-    fn send_inflight(&mut self, session_id: SessionId, delivery: Delivery, now: Instant) {
+    fn send_inflight(&mut self, session_id: SessionId, delivery: Delivery) {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return;
         };
@@ -67,7 +64,7 @@ impl Router {
             return;
         };
         let out = outgoing(&delivery, Some(packet_id), false);
-        if !fits(&conn, &out, now) {
+        if !fits(&conn, &out) {
             // [MQTT-3.1.2-25]: never send a packet larger than the client accepts.
             self.metrics.dropped_too_large.inc();
             self.forget(session_id, &delivery);
@@ -123,7 +120,6 @@ impl Router {
     /// Moves queued messages into the window while there is room.
     pub(super) fn pump(&mut self, session_id: SessionId) {
         let max_inflight = self.config.max_inflight;
-        let now = Instant::now();
         loop {
             let Some(session) = self.sessions.get_mut(&session_id) else {
                 return;
@@ -136,12 +132,12 @@ impl Router {
             };
             session.queued_bytes -= delivery.message.weight();
             self.metrics.queued_messages.add(-1);
-            if delivery.message.is_expired(now) {
+            if delivery.message.is_expired() {
                 self.metrics.dropped_expired.inc();
                 self.forget(session_id, &delivery);
                 continue;
             }
-            self.send_inflight(session_id, delivery, now);
+            self.send_inflight(session_id, delivery);
         }
     }
 
@@ -256,11 +252,11 @@ fn outgoing(d: &Delivery, packet_id: Option<PacketId>, dup: bool) -> Outgoing {
 }
 
 /// Whether the delivery fits the client's Maximum Packet Size [MQTT-3.1.2-25].
-fn fits(conn: &super::ConnHandle, out: &Outgoing, now: Instant) -> bool {
+fn fits(conn: &super::ConnHandle, out: &Outgoing) -> bool {
     if conn.max_packet_size == u32::MAX {
         return true;
     }
-    let properties = out.message.properties_for(&out.sub_ids, now);
+    let properties = out.message.properties_for(&out.sub_ids);
     let view = out.view(&out.message.topic, &properties);
     mqtt::publish_len(&view, conn.protocol) <= conn.max_packet_size as usize
 }

@@ -2,7 +2,6 @@
 //! the message durable when anyone durable needs it, update the retained store, fan out.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use mqtt::{Ack, Packet, Publish, QoS};
 
@@ -34,7 +33,7 @@ impl Router {
         let qos = publish.qos as usize;
         self.metrics.messages_in[qos].inc();
         self.metrics.bytes_in.add(publish.payload.len() as u64);
-        let message = Message::from_publish(publish, Some(session), Instant::now());
+        let message = Message::from_publish(publish, Some(session));
         self.route(message, ack);
     }
 
@@ -194,7 +193,7 @@ pub(super) fn stored(message: &Message, id: u64, targets: Vec<Target>) -> Stored
         payload: message.payload.clone(),
         qos: message.qos as u8,
         retain: message.retain,
-        expiry_unix: message.expiry_unix(Instant::now()).unwrap_or(0),
+        expiry_unix: message.expiry_unix().unwrap_or(0),
         payload_format: p.payload_format_indicator,
         content_type: p.content_type.clone(),
         response_topic: p.response_topic.clone(),
