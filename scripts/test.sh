@@ -11,6 +11,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PAHO_REQUIREMENT='paho-mqtt>=2,<3'
+# Microsoft's device SDK pins paho-mqtt 1.x, so it lives in a virtualenv of its own
+# (tests find it through BOSUN_AZURE_PYTHON, exported below).
+AZURE_REQUIREMENT='azure-iot-device>=2.14,<3'
+AZURE_VENV="${BOSUN_AZURE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/bosun/azure-venv}"
 
 log() { printf 'scripts/test.sh: %s\n' "$*" >&2; }
 
@@ -51,6 +55,11 @@ install_mosquitto() {
     fi
 }
 
+# The openssl command line: tls_clients.rs makes certificates and handshakes with it.
+install_openssl() {
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+}
+
 # paho-mqtt 2.x for the Python test clients.
 install_paho() {
     local check='import sys, paho.mqtt as m; sys.exit(int(m.__version__.split(".")[0]) < 2)'
@@ -71,6 +80,18 @@ install_paho() {
     fi
 }
 
+# azure-iot-device in its own virtualenv.
+install_azure_sdk() {
+    local python="$AZURE_VENV/bin/python"
+    if [ -x "$python" ] && "$python" -c 'import azure.iot.device' >/dev/null 2>&1; then
+        return 0
+    fi
+    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+    log "installing $AZURE_REQUIREMENT into $AZURE_VENV"
+    python3 -m venv "$AZURE_VENV"
+    "$python" -m pip install --quiet "$AZURE_REQUIREMENT"
+}
+
 # cargo-nextest: the test runner (process per test, groups, timeouts).
 install_nextest() {
     if ! cargo nextest --version >/dev/null 2>&1; then
@@ -80,8 +101,11 @@ install_nextest() {
 }
 
 install_mosquitto
+install_openssl
 install_paho
+install_azure_sdk
 install_nextest
+export BOSUN_AZURE_PYTHON="$AZURE_VENV/bin/python"
 
 # The whole workspace, unless the caller picked packages with -p/--package.
 options=(--workspace)

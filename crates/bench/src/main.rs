@@ -1,13 +1,16 @@
 //! `bosun-bench`: runs bosun and Mosquitto side by side under the same MQTT load and
-//! reports medians and bosun/Mosquitto ratios as Markdown.
+//! reports medians and bosun/Mosquitto ratios as Markdown (`mqtt`), and measures the
+//! control plane under thousands of simulated devices (`hub`).
 //!
-//! This file owns the command line and the run loop: for every scenario and
+//! This file owns the command line and the `mqtt` run loop: for every scenario and
 //! repetition it starts a fresh process of each broker (alternating which goes first),
 //! runs the scenario against it, stops it, and finally renders the report. The load
 //! itself lives in [`scenario`], the MQTT client in [`client`], broker processes and
-//! `/proc` readings in [`peer`], and the Markdown in [`report`].
+//! `/proc` readings in [`peer`], and the Markdown in [`report`]. The control-plane
+//! benchmark is all in [`hub`].
 
 mod client;
+mod hub;
 mod peer;
 mod report;
 mod scenario;
@@ -35,6 +38,8 @@ struct Cli {
 enum Command {
     /// Runs the MQTT scenarios against bosun and Mosquitto and writes a Markdown report.
     Mqtt(MqttArgs),
+    /// Measures the control plane (registry, twins, methods) with simulated devices.
+    Hub(hub::HubArgs),
     /// Internal: holds idle connections for the `idle` scenario.
     #[command(hide = true)]
     Worker(scenario::idle::WorkerArgs),
@@ -110,6 +115,7 @@ fn main() -> Result<()> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Command::Mqtt(args) => runtime.block_on(mqtt(args)),
+        Command::Hub(args) => runtime.block_on(hub::run(args)),
         Command::Worker(args) => runtime.block_on(scenario::idle::worker(args)),
     }
 }

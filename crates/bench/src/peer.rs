@@ -179,6 +179,8 @@ async fn start_bosun(exe: &Path, dir: &Path, log: std::fs::File) -> Result<Broke
             "--dev",
             "--mqtt",
             "127.0.0.1:0",
+            "--mqtts",
+            "off",
             "--http",
             "127.0.0.1:0",
             "--data-dir",

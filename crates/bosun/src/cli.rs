@@ -26,12 +26,16 @@ const SERVE_EXAMPLES: &str = "\
 Examples:
   bosun serve --dev
   bosun serve --data-dir /var/lib/bosun --mqtt 0.0.0.0:1883 --http 127.0.0.1:9100
-  bosun serve --mqtt 127.0.0.1:0 --http 127.0.0.1:0      # port 0: pick free ports
+  bosun serve --mqtt 127.0.0.1:0 --mqtts 127.0.0.1:0 --http 127.0.0.1:0   # port 0: pick free ports
+  bosun serve --mqtts off                                # no TLS listener
   BOSUN_MQTT__MAX_INFLIGHT=32 bosun serve --config bosun.toml --log-format json
 
-Once both listeners are bound, two lines go to stdout:
+Once the listeners are bound, these lines go to stdout (no mqtts line with --mqtts off):
   listening mqtt 127.0.0.1:1883
+  listening mqtts 127.0.0.1:8883
   listening http 127.0.0.1:8080
+MQTT over TLS uses a certificate from a local CA made in DATA_DIR/tls/ unless
+tls.cert_file/tls.key_file are set; clients trust DATA_DIR/tls/ca.pem.
 Logs go to stderr. SIGTERM or Ctrl-C shuts down gracefully; a second one exits at once.";
 
 /// `bosun config --help` epilogue.
@@ -83,6 +87,10 @@ pub(crate) struct ServeArgs {
     /// MQTT listener address; port 0 picks a free port [serve.mqtt, default: 127.0.0.1:1883].
     #[arg(long, value_name = "ADDR")]
     pub(crate) mqtt: Option<SocketAddr>,
+    /// MQTT-over-TLS listener address, or `off` [tls.addr and tls.enabled,
+    /// default: 127.0.0.1:8883].
+    #[arg(long, value_name = "ADDR|off")]
+    pub(crate) mqtts: Option<ListenFlag>,
     /// HTTP listener for /metrics and /healthz [serve.http, default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub(crate) http: Option<SocketAddr>,
@@ -99,6 +107,28 @@ pub(crate) struct ServeArgs {
     /// [serve.log_level, default: info].
     #[arg(long, value_name = "FILTER")]
     pub(crate) log_level: Option<String>,
+}
+
+/// A listener flag's value: an address, or `off` to not listen at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListenFlag {
+    /// Do not start this listener.
+    Off,
+    /// Listen here.
+    Addr(SocketAddr),
+}
+
+impl std::str::FromStr for ListenFlag {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(ListenFlag::Off);
+        }
+        text.parse()
+            .map(ListenFlag::Addr)
+            .map_err(|e| format!("{e}; expected an address such as 127.0.0.1:8883, or off"))
+    }
 }
 
 /// Subcommands of `bosun config`.
@@ -146,6 +176,24 @@ mod tests {
             panic!("not serve")
         };
         assert!(args.mqtt.is_none() && args.http.is_none() && !args.dev);
+        assert!(args.mqtts.is_none());
+    }
+
+    #[test]
+    fn mqtts_takes_an_address_or_off() {
+        let parse = |value: &str| {
+            let cli = Cli::try_parse_from(["bosun", "serve", "--mqtts", value])?;
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve")
+            };
+            Ok::<_, clap::Error>(args.mqtts)
+        };
+        assert_eq!(parse("off").expect("off"), Some(ListenFlag::Off));
+        assert_eq!(
+            parse("127.0.0.1:0").expect("address"),
+            Some(ListenFlag::Addr(SocketAddr::from(([127, 0, 0, 1], 0))))
+        );
+        assert!(parse("localhost").is_err());
     }
 
     #[test]

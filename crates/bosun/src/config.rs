@@ -29,7 +29,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
-use crate::cli::{ConfigShowArgs, OutputFormat, ServeArgs};
+use crate::cli::{ConfigShowArgs, ListenFlag, OutputFormat, ServeArgs};
 
 pub(crate) use env::bosun_env;
 
@@ -81,6 +81,8 @@ pub(crate) struct Settings {
     pub(crate) serve: ServeSettings,
     /// Broker limits.
     pub(crate) mqtt: MqttSettings,
+    /// MQTT over TLS.
+    pub(crate) tls: TlsSettings,
     /// Durable log settings.
     pub(crate) storage: StorageSettings,
 }
@@ -167,6 +169,52 @@ impl Default for MqttSettings {
     }
 }
 
+/// `[tls]`: the MQTT-over-TLS listener. On by default on loopback, with a certificate
+/// from the broker's local CA, so devices can be developed against TLS from the first
+/// start; an operator brings real certificates with `cert_file`/`key_file`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct TlsSettings {
+    /// Whether the TLS listener runs at all.
+    pub(crate) enabled: bool,
+    /// Listener address.
+    pub(crate) addr: SocketAddr,
+    /// PEM certificate chain; empty (with `key_file`) means the local CA issues one.
+    /// A path rather than an `Option` so the key exists in the defaults (and so in the
+    /// environment layer and the generated reference).
+    pub(crate) cert_file: PathBuf,
+    /// PEM private key for `cert_file`; empty means the local CA's.
+    pub(crate) key_file: PathBuf,
+    /// Extra DNS names or IPs for the generated certificate.
+    pub(crate) subject_alt_names: Vec<String>,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        let tls = broker::config::TlsConfig::default();
+        TlsSettings {
+            enabled: true,
+            addr: tls.addr,
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            subject_alt_names: tls.subject_alt_names,
+        }
+    }
+}
+
+impl TlsSettings {
+    /// The broker's view: `None` when disabled, paths only when given.
+    fn broker_config(&self) -> Option<broker::config::TlsConfig> {
+        let path = |p: &PathBuf| (!p.as_os_str().is_empty()).then(|| p.clone());
+        self.enabled.then(|| broker::config::TlsConfig {
+            addr: self.addr,
+            cert_file: path(&self.cert_file),
+            key_file: path(&self.key_file),
+            subject_alt_names: self.subject_alt_names.clone(),
+        })
+    }
+}
+
 /// `[storage]`: the durable log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -228,6 +276,14 @@ impl Settings {
         if let Some(level) = &args.log_level {
             serve.log_level = level.clone();
         }
+        match args.mqtts {
+            Some(ListenFlag::Off) => self.tls.enabled = false,
+            Some(ListenFlag::Addr(addr)) => {
+                self.tls.enabled = true;
+                self.tls.addr = addr;
+            }
+            None => {}
+        }
     }
 
     /// Rejects values that parse but cannot work, naming the key.
@@ -240,10 +296,14 @@ impl Settings {
             ("storage.segment_bytes", self.storage.segment_bytes),
             ("storage.compact_bytes", self.storage.compact_bytes),
         ];
-        match nonzero.iter().find(|(_, value)| *value == 0) {
-            Some((key, _)) => bail!("configuration key {key} must be at least 1"),
-            None => Ok(()),
+        if let Some((key, _)) = nonzero.iter().find(|(_, value)| *value == 0) {
+            bail!("configuration key {key} must be at least 1");
         }
+        let tls = &self.tls;
+        if tls.cert_file.as_os_str().is_empty() != tls.key_file.as_os_str().is_empty() {
+            bail!("configuration keys tls.cert_file and tls.key_file must be set together (or both left empty for the local CA)");
+        }
+        Ok(())
     }
 
     /// The broker's view of these settings. Deliberately lists every field (no
@@ -271,6 +331,7 @@ impl Settings {
                 fsync: self.storage.fsync,
                 compact_bytes: self.storage.compact_bytes,
             },
+            tls: self.tls.broker_config(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP side of `bosun serve`: `/metrics` for Prometheus and `/healthz` for probes.
 //!
 //! This module owns the listener and the axum router. It reads broker metrics but never
-//! touches broker state. The REST API will live in its own crate and mount here later.
+//! touches broker state. The REST API (crate `api`) is merged in beside them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,8 +35,13 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `addr` and starts serving in the background.
-    pub(crate) async fn start(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<HttpServer> {
+    /// Binds `addr` and starts serving in the background; `api` (the REST API's routes)
+    /// is served beside `/metrics` and `/healthz`.
+    pub(crate) async fn start(
+        addr: SocketAddr,
+        metrics: Arc<Metrics>,
+        api: Option<Router>,
+    ) -> Result<HttpServer> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -44,7 +49,11 @@ impl HttpServer {
             .local_addr()
             .with_context(|| format!("cannot listen on {addr}"))?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = axum::serve(listener, router(metrics)).with_graceful_shutdown(async move {
+        let mut routes = router(metrics);
+        if let Some(api) = api {
+            routes = routes.merge(api);
+        }
+        let server = axum::serve(listener, routes).with_graceful_shutdown(async move {
             let _ = stopped.await;
         });
         let task = tokio::spawn(async move { server.await });
@@ -110,7 +119,7 @@ mod tests {
 
     #[tokio::test]
     async fn serves_metrics_health_and_404() {
-        let server = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::default())
+        let server = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::default(), None)
             .await
             .expect("bind");
         let metrics = get(server.local_addr(), "/metrics").await;
@@ -132,10 +141,10 @@ mod tests {
 
     #[tokio::test]
     async fn port_in_use_names_the_address() {
-        let first = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::default())
+        let first = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::default(), None)
             .await
             .expect("bind");
-        let err = HttpServer::start(first.local_addr(), Arc::default())
+        let err = HttpServer::start(first.local_addr(), Arc::default(), None)
             .await
             .err()
             .expect("in use");

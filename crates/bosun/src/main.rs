@@ -5,12 +5,14 @@
 //! - `cli`: the clap definitions, with examples in every `--help`.
 //! - `config`: settings layered from defaults, TOML file, `BOSUN_*` env and flags.
 //! - `serve`: `bosun serve` lifecycle: start, announce, signals, ordered shutdown.
-//! - `http`: `/metrics` and `/healthz`.
+//! - `control`: opens the control-plane store and starts the hub and its REST API.
+//! - `http`: `/metrics`, `/healthz` and the REST API.
 //! - `logging`: the stderr `tracing` subscriber.
 //! - `trim`: returns freed heap to the OS when the broker goes quiet.
 
 mod cli;
 mod config;
+mod control;
 mod http;
 mod logging;
 mod serve;

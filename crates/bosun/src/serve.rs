@@ -63,20 +63,33 @@ async fn serve(settings: Settings) -> Result<()> {
     // already find our handler, not the default action (termination without cleanup).
     let mut signals = Signals::install()?;
     let metrics = Arc::new(Metrics::default());
-    let broker = Broker::start(settings.broker_config(), metrics)
-        .await
-        .context("cannot start the MQTT broker")?;
+    let (broker, service, events) =
+        Broker::start_with_service(settings.broker_config(), metrics, hub::service::broker_spec())
+            .await
+            .context("cannot start the MQTT broker")?;
     crate::trim::spawn(broker.metrics());
-    let http = match HttpServer::start(settings.serve.http, broker.metrics()).await {
+    let api = match crate::control::start(&settings, service, events) {
+        Ok(api) => api,
+        Err(e) => {
+            broker.shutdown().await;
+            return Err(e.context("cannot start the control plane"));
+        }
+    };
+    let http = match HttpServer::start(settings.serve.http, broker.metrics(), Some(api)).await {
         Ok(http) => http,
         Err(e) => {
             broker.shutdown().await;
             return Err(e.context("cannot start the HTTP server"));
         }
     };
-    announce(broker.local_addr(), http.local_addr())?;
+    announce(
+        broker.local_addr(),
+        broker.tls_local_addr(),
+        http.local_addr(),
+    )?;
     tracing::info!(
         mqtt = %broker.local_addr(),
+        mqtts = ?broker.tls_local_addr(),
         http = %http.local_addr(),
         data_dir = %settings.serve.data_dir.display(),
         dev = settings.serve.dev,
@@ -95,10 +108,16 @@ async fn serve(settings: Settings) -> Result<()> {
     Ok(())
 }
 
-/// Prints the contract lines tests and scripts wait for, then flushes.
-fn announce(mqtt: SocketAddr, http: SocketAddr) -> Result<()> {
+/// Prints the contract lines tests and scripts wait for, then flushes: `mqtt`, then
+/// `mqtts` unless TLS is off, then `http` last, so a reader that has seen `http` has
+/// seen everything.
+fn announce(mqtt: SocketAddr, mqtts: Option<SocketAddr>, http: SocketAddr) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening mqtt {mqtt}")
+        .and_then(|()| match mqtts {
+            Some(addr) => writeln!(out, "listening mqtts {addr}"),
+            None => Ok(()),
+        })
         .and_then(|()| writeln!(out, "listening http {http}"))
         .and_then(|()| out.flush())
         .context("cannot write to stdout")

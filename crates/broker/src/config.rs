@@ -47,6 +47,43 @@ pub struct Config {
     pub max_outbound_bytes: usize,
     /// Durable log settings.
     pub log: crate::log::LogConfig,
+    /// MQTT over TLS listener; `None` serves plain TCP only. Off by default here so an
+    /// embedded or test broker binds one port; the `bosun` binary turns it on.
+    pub tls: Option<TlsConfig>,
+}
+
+/// The MQTT-over-TLS listener. Without certificate files the broker acts as its own
+/// local certificate authority (under `data_dir/tls/`), so TLS works on first start and
+/// clients only need `ca.pem`; with files, operators bring their own PKI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Listener address; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// PEM certificate chain, leaf first. `None` (together with `key_file`) generates one.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) matching the leaf of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// Extra DNS names or IP addresses the generated server certificate must carry,
+    /// for clients that reach the broker by a name other than the listen address.
+    pub subject_alt_names: Vec<String>,
+}
+
+impl TlsConfig {
+    /// The IANA port for MQTT over TLS, on loopback: safe until an operator opens it up.
+    pub fn default_addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8883))
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            addr: TlsConfig::default_addr(),
+            cert_file: None,
+            key_file: None,
+            subject_alt_names: Vec::new(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -67,6 +104,7 @@ impl Default for Config {
             max_keep_alive: 3600,
             max_outbound_bytes: 1024 * 1024,
             log: crate::log::LogConfig::default(),
+            tls: None,
         }
     }
 }

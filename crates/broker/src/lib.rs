@@ -1,7 +1,9 @@
 //! bosun's MQTT broker: the tokio edge around the sans-IO `mqtt` crate.
 //!
 //! Layout, in the order a message travels:
-//! - `listener`: accepts TCP connections under a connection limit, one task each.
+//! - `listener`: accepts TCP connections under a connection limit, one task each
+//!   (MQTT and MQTT over TLS share the limit).
+//! - `tls`: the TLS certificate: the operator's files or a local CA, hot reload.
 //! - `connection`: one task per client: CONNECT checks, bytes to packets (via `mqtt`),
 //!   keep-alive, the inbound half of the protocol, writing the outbox to the socket.
 //! - `router`: one task owning all routing state: sessions, subscriptions, retained
@@ -13,6 +15,7 @@
 //! - [`metrics`]: counters and histograms in the Prometheus text format.
 //! - [`config`]: every knob, with defaults a fleet can start on.
 //! - [`server`]: start and graceful shutdown of the whole.
+//! - [`service`]: how an in-process service (the control plane) hooks into routing.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -26,8 +29,11 @@ pub mod persist;
 mod retained;
 mod router;
 pub mod server;
+pub mod service;
 mod small_map;
+mod tls;
 pub mod trie;
 
 pub use config::Config;
 pub use server::{Broker, StartError};
+pub use tls::TlsError;

@@ -32,6 +32,8 @@ pub(crate) struct Message {
     pub expires_at: Option<Instant>,
     /// Identifier in the durable log when the message was made durable.
     pub log_id: Option<u64>,
+    /// Set by the in-process service: report when the client acknowledges it.
+    pub receipt: Option<u64>,
 }
 
 /// Payloads below this size are copied out of the read buffer they were decoded from.
@@ -70,6 +72,7 @@ impl Message {
             publisher,
             expires_at,
             log_id: None,
+            receipt: None,
         }
     }
 

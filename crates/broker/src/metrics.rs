@@ -105,6 +105,8 @@ pub struct Metrics {
     pub connects_refused: Counter,
     /// Connections closed for a protocol violation.
     pub protocol_errors: Counter,
+    /// TLS handshakes that failed or timed out (bad client, untrusted certificate, scan).
+    pub tls_handshake_failures: Counter,
     /// Sessions held in memory, connected or not.
     pub sessions: Gauge,
     /// PUBLISH packets received from clients, per QoS.
@@ -125,6 +127,8 @@ pub struct Metrics {
     pub dropped_expired: Counter,
     /// Messages dropped because they exceed a client's maximum packet size.
     pub dropped_too_large: Counter,
+    /// Events the in-process service (control plane) was too far behind to take.
+    pub service_events_dropped: Counter,
     /// Retained messages held.
     pub retained_messages: Gauge,
     /// Records appended to the durable log.
@@ -179,6 +183,18 @@ impl Metrics {
             "bosun_mqtt_protocol_errors_total",
             "Connections closed for a protocol violation.",
             self.protocol_errors.get(),
+        );
+        counter(
+            &mut out,
+            "bosun_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out.",
+            self.tls_handshake_failures.get(),
+        );
+        counter(
+            &mut out,
+            "bosun_service_events_dropped_total",
+            "Broker events dropped because the control plane fell behind.",
+            self.service_events_dropped.get(),
         );
         gauge(
             &mut out,

@@ -1,9 +1,9 @@
 //! The environment layer: `BOSUN_SECTION__KEY=value` variables as configuration.
 //!
 //! Owns the naming rule and the typing of values: each string is parsed as the type of
-//! the default it overrides (integer, boolean, string), so `BOSUN_MQTT__MAX_INFLIGHT=lots`
-//! fails naming the variable rather than somewhere deep in deserialization. Merging and
-//! the final typed check are the parent module's.
+//! the default it overrides (integer, boolean, string, comma-separated list), so
+//! `BOSUN_MQTT__MAX_INFLIGHT=lots` fails naming the variable rather than somewhere deep
+//! in deserialization. Merging and the final typed check are the parent module's.
 
 use anyhow::{anyhow, bail, Context, Result};
 use toml::{Table, Value};
@@ -85,6 +85,14 @@ fn parse_like(default: &Value, raw: &str) -> Result<Value> {
             _ => bail!("expected true or false"),
         },
         Value::String(_) => Ok(Value::String(raw.to_owned())),
+        // Lists of names (tls.subject_alt_names): comma-separated, blanks dropped.
+        Value::Array(_) => Ok(Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| Value::String(item.to_owned()))
+                .collect(),
+        )),
         other => bail!("cannot set a {} from the environment", other.type_str()),
     }
 }

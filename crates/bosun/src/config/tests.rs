@@ -157,3 +157,57 @@ fn shown_toml_loads_back_to_the_same_settings() {
     let f = file(&toml::to_string_pretty(&s).expect("renders"));
     assert_eq!(Settings::load(Some(f.path()), &[]).expect("reloads"), s);
 }
+
+#[test]
+fn tls_is_on_at_8883_with_the_local_ca_by_default() {
+    let c = Settings::default().broker_config();
+    let tls = c.tls.expect("TLS on by default");
+    assert_eq!(tls.addr.to_string(), "127.0.0.1:8883");
+    assert!(tls.cert_file.is_none() && tls.key_file.is_none());
+}
+
+#[test]
+fn mqtts_flag_moves_or_disables_tls() {
+    let mut s = Settings::default();
+    s.apply_flags(&ServeArgs {
+        mqtts: Some(crate::cli::ListenFlag::Addr(SocketAddr::from((
+            [127, 0, 0, 1],
+            0,
+        )))),
+        ..ServeArgs::default()
+    });
+    assert_eq!(
+        s.broker_config().tls.expect("on").addr.to_string(),
+        "127.0.0.1:0"
+    );
+    s.apply_flags(&ServeArgs {
+        mqtts: Some(crate::cli::ListenFlag::Off),
+        ..ServeArgs::default()
+    });
+    assert!(s.broker_config().tls.is_none());
+}
+
+#[test]
+fn tls_section_from_file_and_environment() {
+    let f = file("[tls]\naddr = \"127.0.0.1:9883\"\ncert_file = \"/etc/bosun/chain.pem\"\nkey_file = \"/etc/bosun/key.pem\"\n");
+    let vars = [("BOSUN_TLS__SUBJECT_ALT_NAMES", "broker.local, 10.0.0.5,")];
+    let s = Settings::load(Some(f.path()), &env(&vars)).expect("loads");
+    let tls = s.broker_config().tls.expect("on");
+    assert_eq!(tls.addr.to_string(), "127.0.0.1:9883");
+    assert_eq!(
+        tls.cert_file.as_deref(),
+        Some(Path::new("/etc/bosun/chain.pem"))
+    );
+    assert_eq!(tls.subject_alt_names, ["broker.local", "10.0.0.5"]);
+    let off = Settings::load(None, &env(&[("BOSUN_TLS__ENABLED", "false")])).expect("loads");
+    assert!(off.broker_config().tls.is_none());
+}
+
+#[test]
+fn tls_cert_without_key_is_rejected_naming_both_keys() {
+    let err = load_err(None, &[("BOSUN_TLS__CERT_FILE", "/etc/bosun/chain.pem")]);
+    assert!(
+        err.contains("tls.cert_file") && err.contains("tls.key_file"),
+        "{err}"
+    );
+}

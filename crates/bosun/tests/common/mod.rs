@@ -50,7 +50,7 @@ impl Launch {
         self
     }
 
-    /// Starts the process and waits for both `listening` lines (panics past the deadline).
+    /// Starts the process and waits for its `listening` lines (panics past the deadline).
     pub(crate) fn start(self) -> Bosun {
         let data = match flag_value(&self.args, "--data-dir") {
             Some(dir) => DataDir::Given(PathBuf::from(dir)),
@@ -86,6 +86,8 @@ pub(crate) struct Bosun {
     launch: Launch,
     data: DataDir,
     mqtt: SocketAddr,
+    /// The TLS listener, unless started with `--mqtts off`.
+    mqtts: Option<SocketAddr>,
     http: SocketAddr,
     /// Set once the process has been reaped, so drop does not touch it again.
     exited: Option<ExitStatus>,
@@ -93,7 +95,9 @@ pub(crate) struct Bosun {
 
 impl Bosun {
     /// Starts `bosun serve` with `args` plus defaults: `--dev`, `--mqtt 127.0.0.1:0`,
-    /// `--http 127.0.0.1:0`, and a temporary `--data-dir` — each unless `args` has it.
+    /// `--mqtts 127.0.0.1:0`, `--http 127.0.0.1:0`, and a temporary `--data-dir` — each
+    /// unless `args` has it (so parallel tests never contend for 8883). The added
+    /// `--mqtts` beats a config file's `[tls]`; pass `--mqtts off` to run without TLS.
     pub(crate) fn start(args: &[&str]) -> Bosun {
         Bosun::launch(args).start()
     }
@@ -127,6 +131,18 @@ impl Bosun {
     /// The bound MQTT address.
     pub(crate) fn mqtt_addr(&self) -> SocketAddr {
         self.mqtt
+    }
+
+    /// The bound MQTT-over-TLS address (from the `listening mqtts` line); panics when
+    /// the process was started with `--mqtts off`.
+    pub(crate) fn mqtts_addr(&self) -> SocketAddr {
+        self.mqtts
+            .expect("bosun announced no `listening mqtts` line (started with --mqtts off?)")
+    }
+
+    /// Whether the process announced a TLS listener.
+    pub(crate) fn tls_listening(&self) -> bool {
+        self.mqtts.is_some()
     }
 
     /// The bound HTTP address.
@@ -177,12 +193,13 @@ impl Bosun {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             match Bosun::try_spawn(&launch, &data, mqtt) {
-                Ok((child, mqtt, http)) => {
+                Ok((child, Listening { mqtt, mqtts, http })) => {
                     return Bosun {
                         child,
                         launch,
                         data,
                         mqtt,
+                        mqtts,
                         http,
                         exited: None,
                     }
@@ -203,7 +220,7 @@ impl Bosun {
         launch: &Launch,
         data: &DataDir,
         mqtt: Option<SocketAddr>,
-    ) -> Result<(Child, SocketAddr, SocketAddr), String> {
+    ) -> Result<(Child, Listening), String> {
         let dir = data.path();
         std::fs::create_dir_all(dir).expect("create data dir");
         let stderr_path = dir.join(STDERR_FILE);
@@ -219,7 +236,7 @@ impl Bosun {
             .expect("spawn bosun");
         let stdout = child.stdout.take().expect("piped stdout");
         match wait_listening(stdout, Instant::now() + START_DEADLINE) {
-            Ok((mqtt, http)) => Ok((child, mqtt, http)),
+            Ok(listening) => Ok((child, listening)),
             Err(why) => {
                 let _ = child.kill();
                 let status = child.wait().expect("reap bosun");
@@ -276,7 +293,7 @@ fn serve_args(launch: &Launch, dir: &Path, mqtt: Option<SocketAddr>) -> Vec<Stri
     if launch.dev && !given.iter().any(|a| a == "--dev") {
         args.push("--dev".into());
     }
-    for flag in ["--mqtt", "--http"] {
+    for flag in ["--mqtt", "--mqtts", "--http"] {
         if !args.iter().chain(&given).any(|a| a == flag) {
             args.extend([flag.into(), "127.0.0.1:0".into()]);
         }
@@ -316,14 +333,19 @@ pub(crate) fn bosun_command() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bosun"))
 }
 
+/// The addresses from the `listening` lines.
+struct Listening {
+    mqtt: SocketAddr,
+    mqtts: Option<SocketAddr>,
+    http: SocketAddr,
+}
+
 /// Reads stdout on a thread (which keeps draining it, so the process never blocks on
-/// a full pipe) until both `listening` lines have arrived.
-fn wait_listening(
-    stdout: ChildStdout,
-    deadline: Instant,
-) -> Result<(SocketAddr, SocketAddr), String> {
+/// a full pipe) until the `listening mqtt` and `listening http` lines have arrived;
+/// `listening mqtts`, when TLS is on, comes between them.
+fn wait_listening(stdout: ChildStdout, deadline: Instant) -> Result<Listening, String> {
     let lines = forward_lines(stdout);
-    let (mut mqtt, mut http) = (None, None);
+    let (mut mqtt, mut mqtts, mut http) = (None, None, None);
     while mqtt.is_none() || http.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = match lines.recv_timeout(left) {
@@ -342,11 +364,17 @@ fn wait_listening(
         };
         if let Some(rest) = line.strip_prefix("listening mqtt ") {
             mqtt = Some(addr(rest)?);
+        } else if let Some(rest) = line.strip_prefix("listening mqtts ") {
+            mqtts = Some(addr(rest)?);
         } else if let Some(rest) = line.strip_prefix("listening http ") {
             http = Some(addr(rest)?);
         }
     }
-    Ok((mqtt.expect("set above"), http.expect("set above")))
+    Ok(Listening {
+        mqtt: mqtt.expect("set above"),
+        mqtts,
+        http: http.expect("set above"),
+    })
 }
 
 /// Sends each stdout line to the returned channel, until EOF.
@@ -424,11 +452,31 @@ pub(crate) struct HttpResponse {
 
 /// `GET path` with a hand-written HTTP/1.1 request and `Connection: close`.
 pub(crate) fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
+    http_request(addr, "GET", path, &[], None)
+}
+
+/// Any request, hand-written HTTP/1.1 with `Connection: close`; `body` goes with a
+/// `Content-Length` (and whatever `headers` say, such as its content type).
+pub(crate) fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> HttpResponse {
     let mut stream = TcpStream::connect_timeout(&addr, EXIT_DEADLINE).expect("connect to http");
     stream
-        .set_read_timeout(Some(EXIT_DEADLINE))
+        .set_read_timeout(Some(API_DEADLINE))
         .expect("set read timeout");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(body) = body {
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    } else {
+        request.push_str("\r\n");
+    }
     stream.write_all(request.as_bytes()).expect("send request");
     let mut raw = String::new();
     stream.read_to_string(&mut raw).expect("read response");
@@ -450,4 +498,68 @@ pub(crate) fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
 /// A loopback TCP listener on a free port, holding it so `bosun` cannot bind it.
 pub(crate) fn occupied_port() -> std::net::TcpListener {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port")
+}
+
+/// How long an API call may take (a direct method waits up to its own timeout).
+const API_DEADLINE: Duration = Duration::from_secs(60);
+
+impl HttpResponse {
+    /// The value of header `name` (case-insensitive), if sent.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    /// The body as JSON (chunked framing removed); `Null` when empty or not JSON.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        let body = if self.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            dechunk(&self.body)
+        } else {
+            self.body.clone()
+        };
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Removes HTTP/1.1 chunked framing from a complete body.
+fn dechunk(raw: &str) -> String {
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+impl Bosun {
+    /// The admin API token the server created in its data directory.
+    pub(crate) fn admin_token(&self) -> String {
+        let path = self.data_dir().join("admin.token");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+            .trim()
+            .to_owned()
+    }
+
+    /// Calls the REST API as admin with an optional JSON body and extra headers.
+    pub(crate) fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        extra: &[(&str, &str)],
+    ) -> HttpResponse {
+        let auth = format!("Bearer {}", self.admin_token());
+        let mut headers = vec![("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        headers.extend_from_slice(extra);
+        let text = body.map(|b| b.to_string());
+        http_request(self.http, method, path, &headers, text.as_deref())
+    }
 }

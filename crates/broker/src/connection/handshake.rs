@@ -9,12 +9,12 @@ use bytes::BytesMut;
 use mqtt::session::TopicAliasesOut;
 use mqtt::{ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, ReasonCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use super::{inbound::InboundState, Connection, Shared};
+use super::{inbound::InboundState, transport::Transport, Connection, Shared};
 use crate::outbox::Outbox;
 use crate::router::{ConnHandle, ConnId, ConnectInfo, Request};
+use crate::service::DisconnectCause;
 
 /// A client must send CONNECT this soon after the TCP handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,12 +23,12 @@ const MAX_CLIENT_ID_BYTES: usize = 256;
 
 /// Reads and checks CONNECT and registers the session; `None` when the client was
 /// refused or vanished (already answered and logged).
-pub(super) async fn accept(
-    mut stream: TcpStream,
+pub(super) async fn accept<T: Transport>(
+    mut stream: T,
     peer: SocketAddr,
     shared: Arc<Shared>,
     conn: ConnId,
-) -> Option<Connection> {
+) -> Option<Connection<T>> {
     let mut rbuf = BytesMut::with_capacity(512);
     let connect = match tokio::time::timeout(
         CONNECT_TIMEOUT,
@@ -68,8 +68,8 @@ enum Refusal {
     Close(String),
 }
 
-async fn read_connect(
-    stream: &mut TcpStream,
+async fn read_connect<T: Transport>(
+    stream: &mut T,
     rbuf: &mut BytesMut,
     shared: &Shared,
 ) -> Result<Box<Connect>, Refusal> {
@@ -129,7 +129,7 @@ fn admit(connect: &Connect, peer: SocketAddr, shared: &Shared) -> Result<(), Rea
     Ok(())
 }
 
-async fn refuse(stream: &mut TcpStream, peer: SocketAddr, shared: &Shared, refusal: Refusal) {
+async fn refuse<T: Transport>(stream: &mut T, peer: SocketAddr, shared: &Shared, refusal: Refusal) {
     shared.metrics.connects_refused.inc();
     match refusal {
         Refusal::Connack(protocol, code, why) => {
@@ -140,8 +140,10 @@ async fn refuse(stream: &mut TcpStream, peer: SocketAddr, shared: &Shared, refus
                 properties: Properties::default(),
             };
             let mut out = BytesMut::new();
-            if mqtt::encode(&Packet::ConnAck(ack), protocol, &mut out).is_ok() {
-                let _ = stream.write_all(&out).await;
+            if mqtt::encode(&Packet::ConnAck(ack), protocol, &mut out).is_ok()
+                && stream.write_all(&out).await.is_ok()
+            {
+                let _ = stream.flush().await;
             }
         }
         Refusal::Close(why) => tracing::info!(%peer, why, "connection closed before CONNECT"),
@@ -150,14 +152,14 @@ async fn refuse(stream: &mut TcpStream, peer: SocketAddr, shared: &Shared, refus
 }
 
 /// Registers with the router and sends CONNACK.
-async fn register(
-    mut stream: TcpStream,
+async fn register<T: Transport>(
+    mut stream: T,
     peer: SocketAddr,
     shared: Arc<Shared>,
     conn: ConnId,
     connect: Connect,
     rbuf: BytesMut,
-) -> Option<Connection> {
+) -> Option<Connection<T>> {
     let config = &shared.config;
     let v5 = connect.protocol == ProtocolVersion::V5;
     let mut props = Properties::default();
@@ -220,6 +222,7 @@ async fn register(
     let mut wbuf = BytesMut::new();
     if mqtt::encode(&Packet::ConnAck(ack), connect.protocol, &mut wbuf).is_err()
         || stream.write_all(&wbuf).await.is_err()
+        || stream.flush().await.is_err()
     {
         outbox.close();
         let _ = shared
@@ -230,6 +233,7 @@ async fn register(
                 publish_will: true,
                 expiry: None,
                 qos2_pending: reply.qos2_pending,
+                cause: DisconnectCause::NetworkLost,
             })
             .await;
         return None;

@@ -5,6 +5,7 @@
 use mqtt::session::TopicAliasesIn;
 use mqtt::{Ack, Packet, PacketId, ProtocolVersion, Publish, QoS, ReasonCode};
 
+use super::transport::Transport;
 use super::{Connection, End};
 use crate::outbox::Outbound;
 use crate::router::{Acker, Request};
@@ -58,7 +59,7 @@ fn violation(code: ReasonCode, reason: &'static str) -> End {
     }
 }
 
-impl Connection {
+impl<T: Transport> Connection<T> {
     pub(super) async fn on_packet(&mut self, packet: Packet) -> Result<(), End> {
         match packet {
             Packet::Publish(p) => self.on_publish(p).await,

@@ -6,13 +6,19 @@
 //! Memory while idle is kept near zero: the read buffer is dropped whenever it is
 //! empty and re-allocated when the socket becomes readable, the write buffer likewise,
 //! and the outbox holds no allocation while empty.
+//!
+//! The code is generic over the byte stream ([`transport::Transport`]): plain TCP, or
+//! TLS whose handshake [`serve_tls`] runs first, inside the connection's own task so a
+//! slow or hostile handshake never holds up the accept loop.
 
 mod handshake;
 mod inbound;
+mod transport;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use mqtt::{Disconnect, Packet, Properties, ProtocolVersion, ReasonCode};
@@ -23,7 +29,10 @@ use tokio::sync::mpsc;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbound, Outbox, Outgoing};
 use crate::router::{ConnId, Request, SessionId};
+use crate::service::DisconnectCause;
+use crate::tls::TlsState;
 use crate::Config;
+use transport::{Tls, Transport};
 
 /// Bytes reserved for the first read after the buffer was released; a read that fills
 /// the buffer doubles the next reservation, up to [`MAX_READ_CHUNK`]. Small devices that
@@ -31,6 +40,9 @@ use crate::Config;
 const MIN_READ_CHUNK: usize = 1024;
 /// Largest single reservation for reading.
 const MAX_READ_CHUNK: usize = 64 * 1024;
+/// A TLS client must finish its handshake this soon after the TCP handshake; the same
+/// allowance it then gets for CONNECT.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every connection task shares.
 pub(crate) struct Shared {
@@ -61,8 +73,8 @@ enum End {
 }
 
 /// State of one connected client after CONNACK.
-struct Connection {
-    stream: TcpStream,
+struct Connection<T> {
+    stream: T,
     shared: Arc<Shared>,
     protocol: ProtocolVersion,
     client_id: Arc<str>,
@@ -80,9 +92,60 @@ struct Connection {
     aliases_out: Option<Box<mqtt::session::TopicAliasesOut>>,
 }
 
-/// Serves one accepted TCP connection until it ends.
-pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
+/// Runs the TLS handshake (under [`TLS_HANDSHAKE_TIMEOUT`]) with the certificate current
+/// at this moment, then serves the connection like a TCP one.
+pub(crate) async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    tls: Arc<TlsState>,
+) {
+    // Boxed like the MQTT handshake: rustls' handshake state is large and needed once,
+    // and only the boxed `Tls` (a pointer) comes out of it.
+    let Some(stream) = Box::pin(tls_handshake(stream, peer, &shared, tls)).await else {
+        return;
+    };
+    serve(stream, peer, shared).await;
+}
+
+/// The server side of the TLS handshake; `None` (counted and logged) if it fails.
+async fn tls_handshake(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    tls: Arc<TlsState>,
+) -> Option<Tls> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
+    drop(tls);
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(Tls::new(stream)),
+        Ok(Err(e)) => {
+            shared.metrics.tls_handshake_failures.inc();
+            // A client that rejects our certificate says so in an alert: worth an info
+            // line, as it is what an operator debugging a client needs. The rest (port
+            // scanners, plain MQTT sent to the TLS port) stays at debug.
+            let alert = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .is_some_and(|tls| matches!(tls, rustls::Error::AlertReceived(_)));
+            if alert {
+                tracing::info!(%peer, error = %e, "TLS handshake failed: the client refused");
+            } else {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            }
+            None
+        }
+        Err(_) => {
+            shared.metrics.tls_handshake_failures.inc();
+            tracing::debug!(%peer, "no TLS handshake within the deadline");
+            None
+        }
+    }
+}
+
+/// Serves one connection from CONNECT until it ends, over TCP or (after [`serve_tls`])
+/// TLS. The listener has already set `TCP_NODELAY`.
+pub(crate) async fn serve<T: Transport>(stream: T, peer: SocketAddr, shared: Arc<Shared>) {
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     // Boxed: the handshake's state (a whole CONNECT, its timers) is needed once, and
     // inline it would be part of every connection task for the connection's lifetime.
@@ -98,7 +161,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     Box::pin(c.finish(end)).await;
 }
 
-impl Connection {
+impl<T: Transport> Connection<T> {
     async fn run(&mut self) -> End {
         // No timer here: the router sweeps all connections for keep-alive silence once a
         // second (a timer per connection would cost every idle task ~150 bytes).
@@ -114,7 +177,7 @@ impl Connection {
                 }
                 // `poll_read_ready` keeps the waker in the socket's registration; the
                 // `readable()` future would add a 152-byte waiter to every idle task.
-                ready = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)) => {
+                ready = std::future::poll_fn(|cx| Transport::poll_read_ready(&mut self.stream, cx)) => {
                     if ready.is_err() {
                         return End::Lost;
                     }
@@ -132,7 +195,7 @@ impl Connection {
             self.rbuf.reserve(self.read_chunk);
         }
         let room = self.rbuf.capacity() - self.rbuf.len();
-        match self.stream.try_read_buf(&mut self.rbuf) {
+        match Transport::try_read_buf(&mut self.stream, &mut self.rbuf) {
             Ok(0) => return Err(End::Lost),
             Ok(n) => {
                 self.outbox.touch();
@@ -155,7 +218,7 @@ impl Connection {
                 Ok(Some(packet)) => self.on_packet(packet).await?,
                 Ok(None) => break,
                 Err(e) => {
-                    let peer = self.stream.peer_addr().ok();
+                    let peer = Transport::peer_addr(&self.stream).ok();
                     tracing::warn!(?peer, client = %self.client_id, error = %e, "closing connection: bad packet");
                     return Err(End::Close {
                         code: e.reason_code(),
@@ -238,7 +301,12 @@ impl Connection {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let result = self.stream.write_all(&self.wbuf).await;
+        // The flush matters for TLS: rustls may keep encrypted bytes it could not write
+        // yet, and only a flush (or the next write) sends them. On TCP it is free.
+        let result = match self.stream.write_all(&self.wbuf).await {
+            Ok(()) => self.stream.flush().await,
+            Err(e) => Err(e),
+        };
         // Released every time, like the read buffer: an idle connection holds none, and
         // one allocation per flush (a flush carries a whole batch) is cheap.
         self.wbuf = BytesMut::new();
@@ -248,6 +316,11 @@ impl Connection {
     /// Sends the final DISCONNECT if due and tells the router.
     async fn finish(mut self, end: End) {
         self.outbox.close();
+        let cause = match &end {
+            End::ClientDisconnect { will, .. } => DisconnectCause::Client { will: *will },
+            End::Lost => DisconnectCause::NetworkLost,
+            End::Close { code, .. } => DisconnectCause::Closed(*code),
+        };
         let (publish_will, expiry) = match end {
             End::ClientDisconnect { will, expiry } => (will, expiry),
             End::Lost => (true, None),
@@ -277,6 +350,7 @@ impl Connection {
             publish_will,
             expiry,
             qos2_pending: self.inbound.qos2_pending(),
+            cause,
         };
         let _ = self.shared.router.send(request).await;
     }
@@ -308,5 +382,31 @@ mod tests {
             std::mem::size_of_val(&task)
         );
         assert!(std::mem::size_of::<crate::router::Session>() <= 184);
+    }
+
+    /// TLS connections pay for rustls' state and record buffers (on the heap), but the
+    /// task itself must not inline the handshake or the TLS stream.
+    #[tokio::test]
+    async fn tls_connection_task_stays_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = crate::tls::TlsState::open(&Default::default(), dir.path()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let shared = std::sync::Arc::new(super::Shared {
+            config: Default::default(),
+            metrics: Default::default(),
+            router: tx,
+            next_conn: Default::default(),
+        });
+        let task = super::serve_tls(stream, peer, shared, std::sync::Arc::new(tls));
+        assert!(
+            std::mem::size_of_val(&task) <= 320,
+            "TLS connection task is {} bytes",
+            std::mem::size_of_val(&task)
+        );
     }
 }

@@ -12,6 +12,7 @@ use super::{cap_expiry, ConnHandle, ConnId, ConnectInfo, ConnectReply, Router, S
 use crate::message::Message;
 use crate::outbox::Outbound;
 use crate::persist::Record;
+use crate::service::DisconnectCause;
 use crate::trie::Match;
 
 impl Router {
@@ -60,6 +61,7 @@ impl Router {
             qos2_pending,
             client_id,
         });
+        self.emit_connected(id, session_present);
         if session_present {
             self.resend_inflight(id);
         }
@@ -75,7 +77,13 @@ impl Router {
         if let Some(old) = session.conn.take() {
             old.outbox
                 .push(Outbound::Disconnect(ReasonCode::SESSION_TAKEN_OVER));
+            let cause = DisconnectCause::Closed(ReasonCode::SESSION_TAKEN_OVER);
+            let client_id = session.client_id.clone();
+            self.emit_disconnected(client_id, cause);
         }
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
         for key in std::mem::take(&mut session.timers) {
             self.timers.remove(&key);
         }
@@ -103,12 +111,18 @@ impl Router {
         publish_will: bool,
         expiry: Option<u32>,
         qos2_pending: Vec<u16>,
+        cause: DisconnectCause,
     ) {
         let max = self.config.max_session_expiry;
         let Some(session) = self.attached(id, conn) else {
             return; // a replaced connection; the session has moved on
         };
         session.conn = None;
+        let client_id = session.client_id.clone();
+        self.emit_disconnected(client_id, cause);
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
         session.qos2_pending = qos2_pending.into_boxed_slice();
         let will = session.will.take().filter(|_| publish_will);
         if let Some(e) = expiry

@@ -166,6 +166,7 @@ impl Router {
         }
         if let Some(done) = session.inflight.remove(&packet_id) {
             self.forget(session_id, &done.delivery);
+            self.emit_delivered(&done.delivery);
         }
         self.pump(session_id);
     }
@@ -211,6 +212,7 @@ impl Router {
         }
         if let Some(done) = session.inflight.remove(&packet_id) {
             self.forget(session_id, &done.delivery);
+            self.emit_delivered(&done.delivery);
         }
         self.pump(session_id);
     }

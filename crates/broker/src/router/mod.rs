@@ -14,6 +14,7 @@ mod connect;
 mod delivery;
 mod publish;
 mod recovery;
+mod service;
 mod session;
 mod subscribe;
 
@@ -30,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::persist::Record;
 use crate::retained::Retained;
+use crate::service::{DisconnectCause, ServiceRequest, ServiceTap};
 use crate::trie::SubscriptionTree;
 use crate::Config;
 pub(crate) use recovery::Recovered;
@@ -171,7 +173,10 @@ pub(crate) enum Request {
         publish_will: bool,
         expiry: Option<u32>,
         qos2_pending: Vec<PacketId>,
+        cause: DisconnectCause,
     },
+    /// From the in-process service.
+    Service(Box<ServiceRequest>),
     /// The broker is stopping: disconnect everyone, make the log durable, then answer.
     Shutdown { done: oneshot::Sender<()> },
 }
@@ -215,6 +220,8 @@ pub(crate) struct Router {
     deliveries_in_batch: usize,
     /// A keep-alive sweep is scheduled.
     sweep_armed: bool,
+    /// The in-process service's events channel and interests, when one is attached.
+    service: Option<ServiceTap>,
 }
 
 impl Router {
@@ -224,6 +231,7 @@ impl Router {
         metrics: Arc<Metrics>,
         log: Log,
         recovered: recovery::Recovered,
+        service: Option<ServiceTap>,
     ) -> Router {
         let mut router = Router {
             config,
@@ -243,6 +251,7 @@ impl Router {
             live_records: 0,
             deliveries_in_batch: 0,
             sweep_armed: false,
+            service,
         };
         router.install(recovered);
         router
@@ -332,7 +341,11 @@ impl Router {
                 publish_will,
                 expiry,
                 qos2_pending,
-            } => self.on_disconnected(session, conn, publish_will, expiry, qos2_pending),
+                cause,
+            } => {
+                self.on_disconnected(session, conn, publish_will, expiry, qos2_pending, cause)
+            }
+            Request::Service(request) => self.on_service(*request),
             Request::Shutdown { .. } => {}
         }
     }

@@ -29,10 +29,18 @@ struct Route {
 }
 
 impl Router {
-    pub(super) fn on_publish(&mut self, session: SessionId, publish: Publish, ack: Option<Acker>) {
+    pub(super) fn on_publish(
+        &mut self,
+        session: SessionId,
+        mut publish: Publish,
+        mut ack: Option<Acker>,
+    ) {
         let qos = publish.qos as usize;
         self.metrics.messages_in[qos].inc();
         self.metrics.bytes_in.add(publish.payload.len() as u64);
+        if self.offer_to_service(session, &mut publish, &mut ack) {
+            return;
+        }
         let message = Message::from_publish(publish, Some(session));
         self.route(message, ack);
     }
@@ -174,7 +182,7 @@ fn merge_direct(mut direct: Vec<(SessionId, SubOptions)>, published: QoS) -> Vec
 }
 
 /// Sends PUBACK / PUBREC to the publisher; runs once the message is durable.
-fn acknowledge(a: Acker) {
+pub(super) fn acknowledge(a: Acker) {
     let ack = Ack::success(a.packet_id);
     let packet = if a.qos == QoS::ExactlyOnce {
         Packet::PubRec(ack)

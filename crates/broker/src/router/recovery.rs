@@ -304,5 +304,6 @@ fn to_message(m: &StoredMessage, now: Instant) -> Message {
         publisher: None,
         expires_at: (m.expiry_unix != 0).then(|| Message::instant_from_unix(m.expiry_unix, now)),
         log_id: Some(m.id),
+        receipt: None,
     }
 }

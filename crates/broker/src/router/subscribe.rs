@@ -40,12 +40,14 @@ impl Router {
             properties.reason_string =
                 Some("a topic filter is not valid; see the per-filter codes".into());
         }
+        let codes_granted: Vec<bool> = codes.iter().map(|c| !c.is_error()).collect();
         let suback = SubAck {
             packet_id: subscribe.packet_id,
             codes,
             properties,
         };
         outbox.push(Outbound::Packet(Box::new(Packet::SubAck(suback))));
+        self.emit_subscribed(session_id, &subscribe, &codes_granted);
         // Retained messages follow the SUBACK [MQTT-3.8.4-3].
         for delivery in retained {
             self.deliver(session_id, delivery);

@@ -1,0 +1,128 @@
+//! Microsoft's own device SDK (`azure-iot-device` from PyPI, run unmodified by
+//! `tests/clients/azure_device.py`) against bosun: TLS on 8883, twin GET and reported
+//! patch, desired updates, a direct method through the REST API, a C2D message with
+//! properties, telemetry — and the twin still there after the hub is killed with -9.
+//!
+//! The SDK always dials port 8883, so each test listens on its own loopback address
+//! 127.0.0.N:8883 (Linux routes all of 127/8 to lo) and the generated server
+//! certificate names that address.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::Bosun;
+use serde_json::json;
+use support::{wait_until, Client, STEP};
+
+/// The virtualenv interpreter `scripts/test.sh` installs the SDK into.
+fn azure_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("BOSUN_AZURE_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    home.join(".cache/bosun/azure-venv/bin/python")
+}
+
+/// A loopback address whose port 8883 is free right now.
+fn free_loopback_8883() -> SocketAddr {
+    let seed = std::process::id() as usize;
+    for i in 0..250 {
+        let last = 2 + (seed + i * 37) % 250;
+        let addr = SocketAddr::from((Ipv4Addr::new(127, 0, 0, last as u8), 8883));
+        if TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no 127.0.0.N:8883 is free");
+}
+
+/// Starts the SDK device against `broker`'s TLS listener.
+fn sdk_device(broker: &Bosun, id: &str, extra: &[&str]) -> Client {
+    let python = azure_python();
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/test.sh, which installs azure-iot-device",
+        python.display()
+    );
+    let ca = broker.data_dir().join("tls/ca.pem");
+    let host = broker.mqtts_addr().ip().to_string();
+    let mut cmd = Command::new(python);
+    cmd.arg("-u")
+        .arg(support::clients_dir().join("azure_device.py"))
+        .args(["--host", &host, "--ca"])
+        .arg(ca)
+        .args(["--device", id, "--timeout", "60"])
+        .args(extra);
+    let client = Client::spawn("azure_device.py", cmd);
+    client.wait_event("ready", STEP);
+    client
+}
+
+fn start_hub() -> Bosun {
+    let tls = free_loopback_8883().to_string();
+    Bosun::start(&["--mqtts", &tls])
+}
+
+#[test]
+fn the_azure_device_sdk_works_unmodified() {
+    let mut broker = start_hub();
+    let body = json!({"deviceId": "sdk-1", "tags": {"site": "plant-7"}, "desired": {"mode": "idle"}});
+    assert_eq!(broker.api("POST", "/api/devices", Some(&body), &[]).status, 201);
+
+    let dev = sdk_device(
+        &broker,
+        "sdk-1",
+        &["--report", r#"{"mode":"running","firmware":{"version":"2.0.1"}}"#, "--telemetry", r#"{"rms":0.31}"#],
+    );
+    let twin = dev.wait_event("twin", STEP);
+    assert_eq!(twin["twin"]["desired"]["mode"], "idle", "{twin}");
+    dev.wait_event("reported", STEP);
+    dev.wait_event("telemetry_sent", STEP);
+
+    let patch = json!({"properties": {"desired": {"mode": "alarm", "rate_hz": 10000}}});
+    let r = broker.api("PATCH", "/api/devices/sdk-1/twin", Some(&patch), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        wait_until(STEP, || dev.events("desired").iter().any(|d| d["patch"]["mode"] == "alarm")),
+        "{}",
+        dev.dump()
+    );
+
+    let call = json!({"payload": {"seconds": 30}, "responseTimeoutInSeconds": 15});
+    let r = broker.api("POST", "/api/devices/sdk-1/methods/capture", Some(&call), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!({"status": 200, "payload": {"echo": {"seconds": 30}}}));
+    let method = dev.wait_event("method", STEP);
+    assert_eq!(method["name"], "capture");
+
+    let msg = json!({"payload": "raise sampling", "properties": {"priority": "high"}});
+    let r = broker.api("POST", "/api/devices/sdk-1/messages", Some(&msg), &[]);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["messageId"].as_str().unwrap().to_owned();
+    let c2d = dev.wait_event("c2d", STEP);
+    assert_eq!(c2d["data"], "raise sampling", "{c2d}");
+    assert_eq!(c2d["message_id"], id.as_str());
+    assert_eq!(c2d["properties"]["priority"], "high");
+
+    let info = broker.api("GET", "/api/devices/sdk-1", None, &[]).json();
+    assert_eq!(info["connectionState"], "connected", "{info}");
+    assert_eq!(info["firmwareVersion"], "2.0.1");
+
+    // The hub dies without warning; a new SDK client sees everything that was acknowledged.
+    broker.kill9();
+    drop(dev);
+    let broker = broker.restart_same();
+    let info = broker.api("GET", "/api/devices/sdk-1", None, &[]).json();
+    assert_eq!(info["connectionState"], "disconnected", "{info}");
+    assert_eq!(info["connectionReason"], "hub restarted");
+    let dev = sdk_device(&broker, "sdk-1", &[]);
+    let twin = dev.wait_event("twin", STEP);
+    assert_eq!(twin["twin"]["reported"]["mode"], "running", "{twin}");
+    assert_eq!(twin["twin"]["desired"]["mode"], "alarm");
+    assert_eq!(twin["twin"]["desired"]["$version"], 2);
+}

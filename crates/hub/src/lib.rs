@@ -1,0 +1,15 @@
+//! bosun's control plane: the device model operators and applications work with.
+//!
+//! Pure logic first, IO at the edge:
+//! - [`twin`]: twin documents (tags, desired, reported, versions, metadata), JSON merge
+//!   patches and their limits.
+//! - [`query`]: the SQL-like twin query language (parse, match, project).
+//! - [`topics`]: the Azure IoT Hub device topics, parsed and formatted.
+//! - [`service`]: the tokio task that joins the broker's events, the store and API
+//!   callers; [`service::Hub`] is the handle the API and CLI use.
+#![forbid(unsafe_code)]
+
+pub mod query;
+pub mod service;
+pub mod topics;
+pub mod twin;

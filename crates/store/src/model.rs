@@ -1,0 +1,116 @@
+//! Records persisted by the control plane. Times are milliseconds since the Unix epoch.
+
+/// Whether a device may connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// The device may connect.
+    Enabled,
+    /// The device is refused at connect.
+    Disabled,
+}
+
+/// Last known connection state of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// A connection is open.
+    Connected,
+    /// No connection is open (or the device never connected).
+    Disconnected,
+}
+
+/// One device in the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Device id; also its MQTT client id.
+    pub id: String,
+    /// Whether it may connect.
+    pub status: DeviceStatus,
+    /// How it authenticates: `none` (dev), `sas`, `x509`.
+    pub auth_kind: String,
+    /// Device group name, if any.
+    pub group: Option<String>,
+    /// When it was created.
+    pub created_ms: i64,
+    /// Last time the device did something (connected, published, answered).
+    pub last_activity_ms: Option<i64>,
+    /// Connection state.
+    pub connection: ConnectionState,
+    /// Why the connection state last changed (`connected`, `clean disconnect`, `keep-alive timeout`, ...).
+    pub connection_reason: Option<String>,
+    /// When the connection state last changed.
+    pub connection_changed_ms: Option<i64>,
+}
+
+/// A filter for listing devices; `None` fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceFilter {
+    /// Only devices with this status.
+    pub status: Option<DeviceStatus>,
+    /// Only devices in this connection state.
+    pub connection: Option<ConnectionState>,
+    /// Only devices in this group.
+    pub group: Option<String>,
+}
+
+/// One page of a listing: items in id order and where to continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page; `None` when this was the last.
+    pub continuation: Option<String>,
+}
+
+/// A twin document as stored: the hub's JSON text and a version bumped on every write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTwin {
+    /// Device id.
+    pub device_id: String,
+    /// Whole document as JSON text.
+    pub json: String,
+    /// Incremented by every successful save; the basis of ETags.
+    pub version: u64,
+}
+
+/// A queued cloud-to-device message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct C2dMessage {
+    /// Unique message id.
+    pub id: String,
+    /// Target device.
+    pub device_id: String,
+    /// Application payload.
+    pub payload: Vec<u8>,
+    /// Application properties (key, value), in order.
+    pub properties: Vec<(String, String)>,
+    /// When it was enqueued.
+    pub enqueued_ms: i64,
+    /// When it stops being deliverable.
+    pub expires_ms: i64,
+}
+
+/// What finally happened to a C2D message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum C2dOutcome {
+    /// The device acknowledged it (PUBACK).
+    Delivered,
+    /// Its time to live passed before delivery.
+    Expired,
+    /// An operator purged the queue.
+    Purged,
+}
+
+/// A feedback record: one C2D message's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feedback {
+    /// Increasing sequence number, for paging.
+    pub seq: i64,
+    /// The message.
+    pub message_id: String,
+    /// Its device.
+    pub device_id: String,
+    /// What happened.
+    pub outcome: C2dOutcome,
+    /// When.
+    pub at_ms: i64,
+}
