@@ -26,7 +26,7 @@ use peer::{Broker, Kind, Paths};
 use report::{Machine, Outcome};
 use scenario::{Scenario, Settings};
 
-/// Benchmarks bosun against other MQTT brokers.
+/// Benchmarks bosun: its MQTT broker against others, and its control plane.
 #[derive(Debug, Parser)]
 #[command(name = "bosun-bench", version)]
 struct Cli {

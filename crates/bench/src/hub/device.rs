@@ -185,6 +185,7 @@ struct AfterFlush {
 }
 
 impl Device {
+    /// A device that has sent nothing yet, writing to `writer`.
     fn new(fleet: Arc<Fleet>, index: usize, writer: Writer) -> Device {
         Device {
             fleet,

@@ -24,6 +24,9 @@ const POLL: Duration = Duration::from_millis(10);
 const PRINT_EVERY: Duration = Duration::from_secs(5);
 /// Missing devices named in an error message.
 const NAMED_MISSING: usize = 5;
+/// A wait fails early when its tally has not moved for this long: a stalled hub is
+/// reported within a minute, not at the end of a deadline sized for slow progress.
+const STALL: Duration = Duration::from_secs(60);
 
 /// What the driver asks of the devices; every device reacts to each change once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,8 +221,8 @@ impl Fleet {
     }
 
     /// Waits until `tally` counts `expected` events. Fails when a device fails, when the
-    /// server exits, or after `limit`, saying how many arrived and naming devices that
-    /// are still missing.
+    /// server exits, after `limit`, or when the tally has not moved for [`STALL`],
+    /// saying how many arrived and naming devices that are not done.
     pub(crate) async fn wait(
         &self,
         tally: &Tally,
@@ -230,20 +233,30 @@ impl Fleet {
     ) -> Result<()> {
         let start = Instant::now();
         let mut last_print = Instant::now();
+        let (mut seen, mut moved) = (tally.count(), Instant::now());
         loop {
             let count = tally.count();
             if count >= expected {
                 return Ok(());
             }
+            if count != seen {
+                (seen, moved) = (count, Instant::now());
+            }
             self.check_failures()
                 .and_then(|()| server.check_alive())
                 .map_err(|e| e.context(format!("{what}: {count} of {expected} so far")))?;
-            if start.elapsed() > limit {
+            let why = if start.elapsed() > limit {
+                format!("within {limit:?}")
+            } else if moved.elapsed() > STALL {
+                format!("and nothing more for {STALL:?}")
+            } else {
+                String::new()
+            };
+            if !why.is_empty() {
                 let (n, first) = tally.missing();
                 let names: Vec<&str> = first.iter().map(|&i| self.ids[i].as_str()).collect();
                 bail!(
-                    "{what}: only {count} of {expected} within {limit:?}; {n} device(s) still \
-                     missing, e.g. {}",
+                    "{what}: only {count} of {expected} {why}; {n} device(s) not done, e.g. {}",
                     names.join(", ")
                 );
             }

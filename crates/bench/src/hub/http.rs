@@ -68,7 +68,9 @@ struct Conn {
 /// that means the server had closed it while idle, so the request may be retried on a
 /// new one), or later.
 enum Failure {
+    /// Nothing of the answer had arrived.
     BeforeAnswer(anyhow::Error),
+    /// The connection failed later, or the answer was malformed.
     During(anyhow::Error),
 }
 
@@ -139,6 +141,7 @@ impl HttpClient {
 }
 
 impl Failure {
+    /// The error, whichever kind of failure it was.
     fn into_error(self) -> anyhow::Error {
         match self {
             Failure::BeforeAnswer(e) | Failure::During(e) => e,

@@ -70,7 +70,10 @@ fn header(
         out,
         "- {} simulated devices in one process (MQTT 3.1.1, one connection each), {} reported \
          patch(es) per device, {} method calls, {} API connections",
-        settings.devices, settings.patches, settings.method_calls, settings.concurrency
+        num(settings.devices as f64),
+        settings.patches,
+        num(settings.method_calls as f64),
+        settings.concurrency
     );
     let _ = writeln!(
         out,
@@ -94,12 +97,23 @@ fn table(out: &mut String, runs: &[RunOutcome]) {
             .iter()
             .filter_map(|ms| ms.iter().find(|x| x.name == m.name).map(|x| x.value))
             .collect();
-        let cell =
-            median(&values).map_or_else(|| "–".to_owned(), |v| format!("{} {}", num(v), m.unit));
-        let list: Vec<String> = values.iter().map(|v| num(*v)).collect();
+        let cell = median(&values).map_or_else(
+            || "–".to_owned(),
+            |v| format!("{} {}", number(v, m.unit), m.unit),
+        );
+        let list: Vec<String> = values.iter().map(|v| number(*v, m.unit)).collect();
         let _ = writeln!(out, "| {} | {cell} | {} |", m.name, list.join(" / "));
     }
     let _ = writeln!(out);
+}
+
+/// A value as the report shows it: counts as whole numbers, the rest by [`num`].
+fn number(value: f64, unit: &str) -> String {
+    if unit == "count" && value.abs() < 1000.0 {
+        format!("{value:.0}")
+    } else {
+        num(value)
+    }
 }
 
 #[cfg(test)]

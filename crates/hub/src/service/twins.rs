@@ -180,6 +180,14 @@ impl Hub {
         }
         let current = twin.desired();
         let mut patch = diff(&old, &current);
+        if patch.as_object().is_some_and(Map::is_empty) {
+            // Nothing the device does not have (a new device with no desired
+            // properties): remember the version instead of sending an empty patch.
+            drop(_order);
+            self.desired_delivered(device.to_string(), current.to_string(), version)
+                .await;
+            return;
+        }
         if let Value::Object(map) = &mut patch {
             map.insert("$version".into(), json!(version));
         }
