@@ -217,3 +217,60 @@ fn concurrent_if_match_writers_never_lose_an_update() {
     assert_eq!(twin["properties"]["desired"]["n"], 50, "{twin}");
     assert_eq!(twin["properties"]["desired"]["$version"], 51);
 }
+
+/// Feedback records every outcome: delivered, expired (TTL passed while offline),
+/// purged; a full queue refuses more.
+#[test]
+fn c2d_feedback_covers_expiry_purge_and_a_full_queue() {
+    let broker = Bosun::start(&[]);
+    create(&broker, json!({"deviceId": "c1"}));
+    let send = |body: Value| broker.api("POST", "/api/devices/c1/messages", Some(&body), &[]);
+    let short = send(json!({"payload": "stale", "ttlSeconds": 1}));
+    assert_eq!(short.status, 202, "{}", short.body);
+    let stale = short.json()["messageId"].as_str().unwrap().to_owned();
+    let outcome_of = |id: &str| {
+        let f = broker.api("GET", "/api/feedback?deviceId=c1", None, &[]).json();
+        f["items"].as_array().and_then(|items| {
+            items.iter().find(|i| i["messageId"] == id).map(|i| i["outcome"].clone())
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || outcome_of(&stale) == Some(json!("expired"))),
+        "{:?}",
+        outcome_of(&stale)
+    );
+
+    for i in 0..50 {
+        assert_eq!(send(json!({"payload": format!("m{i}")})).status, 202);
+    }
+    let full = send(json!({"payload": "one too many"}));
+    assert!(matches!(full.status, 403 | 429), "{} {}", full.status, full.body);
+    let queued = broker.api("GET", "/api/devices/c1/messages", None, &[]).json();
+    let first = queued["items"][0]["messageId"].as_str().unwrap().to_owned();
+    let r = broker.api("DELETE", "/api/devices/c1/messages", None, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["purged"], 50);
+    assert_eq!(outcome_of(&first), Some(json!("purged")), "{queued}");
+}
+
+/// Several method calls in flight to one device at once, each answered to its caller.
+#[test]
+fn concurrent_method_calls_to_one_device_each_get_their_answer() {
+    let broker = Bosun::start(&[]);
+    create(&broker, json!({"deviceId": "m1"}));
+    let dev = device(&broker, "m1", &[]);
+    std::thread::scope(|scope| {
+        for i in 0..8 {
+            let broker = &broker;
+            scope.spawn(move || {
+                let call = json!({"payload": {"n": i}, "responseTimeoutInSeconds": 10});
+                let r = broker.api("POST", "/api/devices/m1/methods/echo", Some(&call), &[]);
+                assert_eq!(r.status, 200, "{}", r.body);
+                assert_eq!(r.json()["payload"]["echo"]["n"], i);
+            });
+        }
+    });
+    assert_eq!(dev.events("method").len(), 8);
+    // No desired properties: the device was sent no (empty) desired patch.
+    assert!(dev.events("desired").is_empty(), "{}", dev.dump());
+}

@@ -114,3 +114,14 @@ pub struct Feedback {
     /// When.
     pub at_ms: i64,
 }
+
+/// A device group: a name for the devices whose twins match a condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// The `WHERE` condition of a twin query (`tags.site = 'plant-7'`).
+    pub condition: String,
+    /// When it was created (or last replaced).
+    pub created_ms: i64,
+}

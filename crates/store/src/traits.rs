@@ -104,7 +104,20 @@ pub trait C2dStore {
     ) -> Result<Vec<Feedback>, StoreError>;
 }
 
-/// Everything the control plane persists.
-pub trait Store: Registry + TwinStore + C2dStore + Send + Sync {}
+/// Named device groups, each defined by a query condition (the `WHERE` part of a twin
+/// query), so membership follows the twins instead of being kept by hand.
+pub trait GroupStore {
+    /// Creates or replaces a group.
+    fn put_group(&self, group: &Group) -> Result<(), StoreError>;
+    /// One group; `NotFound` if there is none by that name.
+    fn group(&self, name: &str) -> Result<Group, StoreError>;
+    /// Every group, by name.
+    fn groups(&self) -> Result<Vec<Group>, StoreError>;
+    /// Removes a group; `NotFound` if there was none.
+    fn delete_group(&self, name: &str) -> Result<(), StoreError>;
+}
 
-impl<T: Registry + TwinStore + C2dStore + Send + Sync> Store for T {}
+/// Everything the control plane persists.
+pub trait Store: Registry + TwinStore + C2dStore + GroupStore + Send + Sync {}
+
+impl<T: Registry + TwinStore + C2dStore + GroupStore + Send + Sync> Store for T {}

@@ -24,12 +24,16 @@ impl Hub {
     async fn on_event(&self, event: ServiceEvent) {
         match event {
             ServiceEvent::Connected { client_id, .. } => {
+                // The connect itself is activity (`set_connection` records it).
+                let now = now_ms();
+                self.volatile().activity_written.insert(client_id.to_string(), now);
                 self.presence(&client_id, ConnectionState::Connected, "connected")
                     .await;
                 self.inner.arrivals.notify_waiters();
             }
             ServiceEvent::Disconnected { client_id, cause } => {
                 self.c2d_disconnected(&client_id);
+                self.volatile().activity_written.remove(&*client_id);
                 let reason = cause.describe();
                 self.presence(&client_id, ConnectionState::Disconnected, reason)
                     .await;
@@ -92,9 +96,28 @@ impl Hub {
         self.inner.arrivals.notify_waiters();
     }
 
+    /// Records that a device did something, at most once a minute per device.
+    async fn note_activity(&self, device: &str) {
+        let now = now_ms();
+        {
+            let mut state = self.volatile();
+            let last = state.activity_written.entry(device.to_string()).or_insert(0);
+            if now - *last < super::ACTIVITY_RESOLUTION_MS {
+                return;
+            }
+            *last = now;
+        }
+        let owned = device.to_string();
+        match self.blocking(move |s| s.touch(&owned, now)).await {
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(e) => tracing::warn!(device, error = %e, "cannot record activity"),
+        }
+    }
+
     /// A publish the hub consumed or tapped.
     async fn on_device_publish(&self, p: ServicePublish) {
         let device = &*p.client_id;
+        self.note_activity(device).await;
         let parsed = match topics::parse(&p.topic) {
             None => return,
             Some(Err(e)) => {

@@ -11,15 +11,18 @@
 //! - `methods`: direct-method calls and their answers.
 //! - `c2d`: the cloud-to-device queue's delivery loop and expiry.
 //! - `events`: the broker event loop and presence.
+//! - `groups`: device groups defined by a query condition.
 
 mod api;
 mod c2d;
 mod events;
+mod groups;
 mod methods;
 mod registry;
 mod twins;
 
 pub use api::*;
+pub use groups::GroupInfo;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,7 +124,13 @@ struct Volatile {
     receipts: HashMap<u64, Receipt>,
     /// C2D message ids on the wire, per device.
     c2d_on_wire: HashMap<String, Vec<String>>,
+    /// When each connected device's activity was last written, to write it at most
+    /// once per [`ACTIVITY_RESOLUTION_MS`] instead of on every message.
+    activity_written: HashMap<String, i64>,
 }
+
+/// Resolution of `lastActivityTime`: finer would cost a database write per message.
+const ACTIVITY_RESOLUTION_MS: i64 = 60_000;
 
 impl Hub {
     /// Starts the control plane over `store`, serving the broker's `events`.

@@ -332,6 +332,7 @@ fn query_document(s: &dyn store::Store, stored: &StoredTwin) -> Option<Value> {
     if let Value::Object(map) = &mut doc {
         map.insert("status".into(), json!(info.status));
         map.insert("connectionState".into(), json!(info.connection_state));
+        map.insert("group".into(), json!(info.group));
     }
     Some(doc)
 }

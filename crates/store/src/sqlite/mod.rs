@@ -21,6 +21,7 @@
 
 mod c2d;
 mod error;
+mod groups;
 mod properties;
 mod registry;
 mod schema;

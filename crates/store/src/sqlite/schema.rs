@@ -72,6 +72,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX feedback_device ON feedback (device_id, seq);
     ",
+    // 2: device groups defined by a query condition over twins.
+    "
+    CREATE TABLE device_groups (
+        name       TEXT PRIMARY KEY NOT NULL,
+        condition  TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The version a fully migrated database has.
