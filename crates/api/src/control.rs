@@ -8,8 +8,8 @@
 use std::future::Future;
 
 use hub::service::{
-    C2dMessage, C2dSend, DeviceInfo, DeviceQuery, DeviceUpdate, Event, Feedback, Hub, HubError,
-    MethodCall, MethodResponse, NewDevice, Page, TwinView,
+    C2dMessage, C2dSend, DeviceInfo, DeviceQuery, DeviceUpdate, Event, Feedback, GroupInfo, Hub,
+    HubError, MethodCall, MethodResponse, NewDevice, Page, TwinView,
 };
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -82,6 +82,25 @@ pub trait ControlPlane: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Feedback>, HubError>> + Send;
     /// A new subscription to device events.
     fn events(&self) -> broadcast::Receiver<Event>;
+    /// Defines or redefines a device group; the condition is checked now.
+    fn put_group(
+        &self,
+        name: &str,
+        condition: &str,
+    ) -> impl Future<Output = Result<GroupInfo, HubError>> + Send;
+    /// One device group.
+    fn group(&self, name: &str) -> impl Future<Output = Result<GroupInfo, HubError>> + Send;
+    /// Every device group.
+    fn groups(&self) -> impl Future<Output = Result<Vec<GroupInfo>, HubError>> + Send;
+    /// Removes a device group (its devices are untouched).
+    fn delete_group(&self, name: &str) -> impl Future<Output = Result<(), HubError>> + Send;
+    /// One page of a group's current members, after the hub's continuation `after`.
+    fn group_devices(
+        &self,
+        name: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<Value>, HubError>> + Send;
 }
 
 impl ControlPlane for Hub {
@@ -164,5 +183,29 @@ impl ControlPlane for Hub {
     }
     fn events(&self) -> broadcast::Receiver<Event> {
         Hub::events(self)
+    }
+    fn put_group(
+        &self,
+        name: &str,
+        condition: &str,
+    ) -> impl Future<Output = Result<GroupInfo, HubError>> + Send {
+        Hub::put_group(self, name, condition)
+    }
+    fn group(&self, name: &str) -> impl Future<Output = Result<GroupInfo, HubError>> + Send {
+        Hub::group(self, name)
+    }
+    fn groups(&self) -> impl Future<Output = Result<Vec<GroupInfo>, HubError>> + Send {
+        Hub::groups(self)
+    }
+    fn delete_group(&self, name: &str) -> impl Future<Output = Result<(), HubError>> + Send {
+        Hub::delete_group(self, name)
+    }
+    fn group_devices(
+        &self,
+        name: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<Value>, HubError>> + Send {
+        Hub::group_devices(self, name, after, limit)
     }
 }

@@ -105,7 +105,16 @@ pub(crate) async fn list<H: ControlPlane>(
     let query = DeviceQuery {
         status: params
             .get("status")
-            .map(|s| parse_word("status", s, &[("enabled", DeviceStatus::Enabled), ("disabled", DeviceStatus::Disabled)]))
+            .map(|s| {
+                parse_word(
+                    "status",
+                    s,
+                    &[
+                        ("enabled", DeviceStatus::Enabled),
+                        ("disabled", DeviceStatus::Disabled),
+                    ],
+                )
+            })
             .transpose()?,
         connection: params
             .get("connectionState")
@@ -207,8 +216,11 @@ mod tests {
     #[tokio::test]
     async fn create_get_update_delete() {
         let c = Client::new();
-        let body = json!({"deviceId": "d 1", "group": "g", "tags": {"site": "a"}, "status": "disabled"});
-        let created = c.send_raw("POST", "/api/devices", Some(&c.operator), Some(&body)).await;
+        let body =
+            json!({"deviceId": "d 1", "group": "g", "tags": {"site": "a"}, "status": "disabled"});
+        let created = c
+            .send_raw("POST", "/api/devices", Some(&c.operator), Some(&body))
+            .await;
         assert_eq!(created.status, 201, "{}", created.text);
         assert_eq!(created.json["deviceId"], "d 1");
         assert_eq!(created.json["status"], "disabled");
@@ -224,14 +236,22 @@ mod tests {
         assert_eq!(got.json["group"], "g");
 
         let patched = c
-            .call("PATCH", "/api/devices/d%201", Some(&json!({"status": "enabled", "group": null})))
+            .call(
+                "PATCH",
+                "/api/devices/d%201",
+                Some(&json!({"status": "enabled", "group": null})),
+            )
             .await;
         assert_eq!(patched.status, 200, "{}", patched.text);
         assert_eq!(patched.json["status"], "enabled");
         assert_eq!(patched.json["group"], Value::Null);
 
         let kept = c
-            .call("PATCH", "/api/devices/d%201", Some(&json!({"status": "disabled"})))
+            .call(
+                "PATCH",
+                "/api/devices/d%201",
+                Some(&json!({"status": "disabled"})),
+            )
             .await;
         assert_eq!(kept.json["group"], Value::Null);
 
@@ -240,14 +260,21 @@ mod tests {
         assert!(deleted.text.is_empty());
         let gone = c.call("GET", "/api/devices/d%201", None).await;
         assert_eq!(gone.status, 404);
-        assert_eq!(gone.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            gone.header("content-type"),
+            Some("application/problem+json")
+        );
     }
 
     #[tokio::test]
     async fn group_absent_null_and_set_are_three_things() {
         let c = Client::new();
-        c.call("POST", "/api/devices", Some(&json!({"deviceId": "d", "group": "g"})))
-            .await;
+        c.call(
+            "POST",
+            "/api/devices",
+            Some(&json!({"deviceId": "d", "group": "g"})),
+        )
+        .await;
         let set = c
             .call("PATCH", "/api/devices/d", Some(&json!({"group": "h"})))
             .await;
@@ -272,7 +299,11 @@ mod tests {
         ] {
             let r = c.call("POST", "/api/devices", Some(&body)).await;
             assert_eq!(r.status, 400, "{body}: {}", r.text);
-            assert_eq!(r.json["type"], format!("urn:bosun:problem:{kind}"), "{body}");
+            assert_eq!(
+                r.json["type"],
+                format!("urn:bosun:problem:{kind}"),
+                "{body}"
+            );
         }
         let syntax = c
             .send(crate::testing::request(
@@ -285,15 +316,18 @@ mod tests {
             .await;
         // An empty body reads as `{}`: deviceId is missing.
         assert_eq!(syntax.status, 400);
-        let mut request = crate::testing::request("POST", "/api/devices", Some(&c.admin), &[], None);
+        let mut request =
+            crate::testing::request("POST", "/api/devices", Some(&c.admin), &[], None);
         *request.body_mut() = axum::body::Body::from("{\"deviceId\":");
-        request
-            .headers_mut()
-            .insert("content-type", axum::http::HeaderValue::from_static("application/json"));
+        request.headers_mut().insert(
+            "content-type",
+            axum::http::HeaderValue::from_static("application/json"),
+        );
         let broken = c.send(request).await;
         assert_eq!(broken.status, 400);
         assert_eq!(broken.json["type"], "urn:bosun:problem:invalid-json");
-        let mut request = crate::testing::request("POST", "/api/devices", Some(&c.admin), &[], None);
+        let mut request =
+            crate::testing::request("POST", "/api/devices", Some(&c.admin), &[], None);
         *request.body_mut() = axum::body::Body::from("deviceId=d");
         request.headers_mut().insert(
             "content-type",
@@ -329,7 +363,10 @@ mod tests {
             .filter_map(|d| d["deviceId"].as_str())
             .collect();
         assert_eq!(ids, ["a", "c"]);
-        let token = first.json["continuation"].as_str().expect("more").to_owned();
+        let token = first.json["continuation"]
+            .as_str()
+            .expect("more")
+            .to_owned();
         assert_ne!(token, "c", "cursor is opaque");
         {
             let state = c.hub.state();
@@ -342,11 +379,18 @@ mod tests {
             assert_eq!(*limit, 2);
         }
         let second = c
-            .call("GET", &format!("/api/devices?group=x&limit=2&continuation={token}"), None)
+            .call(
+                "GET",
+                &format!("/api/devices?group=x&limit=2&continuation={token}"),
+                None,
+            )
             .await;
         assert_eq!(second.json["items"][0]["deviceId"], "d");
         assert!(second.json.get("continuation").is_none());
-        assert_eq!(c.hub.state().last_list.as_ref().and_then(|l| l.1.clone()), Some("c".into()));
+        assert_eq!(
+            c.hub.state().last_list.as_ref().and_then(|l| l.1.clone()),
+            Some("c".into())
+        );
 
         for bad in [
             "/api/devices?limit=0",

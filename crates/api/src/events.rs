@@ -82,7 +82,9 @@ mod tests {
     }
 
     async fn open(c: &Client, path: &str) -> axum::body::BodyDataStream {
-        let response = c.open(request("GET", path, Some(&c.reader), &[], None)).await;
+        let response = c
+            .open(request("GET", path, Some(&c.reader), &[], None))
+            .await;
         assert_eq!(response.status(), 200);
         assert_eq!(
             response.headers()["content-type"],
@@ -113,7 +115,10 @@ mod tests {
             c.hub.emit("deviceConnected", &format!("d{i}"));
         }
         let text = read_until(&mut body, "\"deviceId\":\"d2\"").await;
-        assert!(text.starts_with("event: lagged\ndata: {\"skipped\":2}"), "{text}");
+        assert!(
+            text.starts_with("event: lagged\ndata: {\"skipped\":2}"),
+            "{text}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -127,7 +132,13 @@ mod tests {
     #[tokio::test]
     async fn unknown_parameters_and_missing_tokens_are_refused() {
         let c = Client::new();
-        assert_eq!(c.call("GET", "/api/events?device=d1", None).await.status, 400);
-        assert_eq!(c.send_raw("GET", "/api/events", None, None).await.status, 401);
+        assert_eq!(
+            c.call("GET", "/api/events?device=d1", None).await.status,
+            400
+        );
+        assert_eq!(
+            c.send_raw("GET", "/api/events", None, None).await.status,
+            401
+        );
     }
 }

@@ -217,8 +217,8 @@ mod tests {
 
     #[test]
     fn query_strings_decode_and_empty_means_absent() {
-        let q = QueryParams::parse(Some("status=&group=a%20b&tag=k%3Av+w&limit=5"))
-            .expect("parses");
+        let q =
+            QueryParams::parse(Some("status=&group=a%20b&tag=k%3Av+w&limit=5")).expect("parses");
         assert_eq!(q.get("status"), None);
         assert_eq!(q.get("group"), Some("a b"));
         assert_eq!(q.get("tag"), Some("k:v w"));

@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use hub::service::{
     C2dMessage, C2dOutcome, C2dSend, ConnectionState, DeviceInfo, DeviceQuery, DeviceStatus,
-    DeviceUpdate, Event, Feedback, HubError, MethodCall, MethodResponse, NewDevice, Page,
-    TwinView,
+    DeviceUpdate, Event, Feedback, HubError, MethodCall, MethodResponse, NewDevice, Page, TwinView,
 };
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -75,7 +74,7 @@ impl Fake {
         let _ = self.events.send(Event {
             kind,
             device_id: device.to_owned(),
-            time: crate::rfc3339::format_ms(NOW_MS),
+            time: hub::twin::rfc3339(NOW_MS),
             detail: json!({}),
         });
     }
@@ -101,7 +100,7 @@ impl Fake {
             connection_reason: None,
             connection_state_updated_time: None,
             last_activity_time: None,
-            created_time: crate::rfc3339::format_ms(NOW_MS),
+            created_time: hub::twin::rfc3339(NOW_MS),
             firmware_version: None,
             tags: tags.clone(),
         };
@@ -170,7 +169,12 @@ impl Fake {
             .filter(|d| after.as_ref().is_none_or(|a| &d.device_id > a))
             .filter(|d| {
                 query.status.is_none_or(|s| {
-                    d.status == if s == DeviceStatus::Enabled { "enabled" } else { "disabled" }
+                    d.status
+                        == if s == DeviceStatus::Enabled {
+                            "enabled"
+                        } else {
+                            "disabled"
+                        }
                 })
             })
             .filter(|d| {
@@ -183,7 +187,12 @@ impl Fake {
                         }
                 })
             })
-            .filter(|d| query.group.as_ref().is_none_or(|g| d.group.as_ref() == Some(g)))
+            .filter(|d| {
+                query
+                    .group
+                    .as_ref()
+                    .is_none_or(|g| d.group.as_ref() == Some(g))
+            })
             .filter(|d| {
                 query
                     .tag
@@ -204,7 +213,12 @@ impl Fake {
         Ok(view(json, *version))
     }
 
-    fn patch(&self, id: &str, patch: Value, if_match: Option<String>) -> Result<TwinView, HubError> {
+    fn patch(
+        &self,
+        id: &str,
+        patch: Value,
+        if_match: Option<String>,
+    ) -> Result<TwinView, HubError> {
         let mut state = self.state();
         let (twin, version) = state
             .twins
@@ -222,7 +236,12 @@ impl Fake {
         Ok(out)
     }
 
-    fn run_query(&self, sql: &str, after: Option<String>, limit: usize) -> Result<Page<Value>, HubError> {
+    fn run_query(
+        &self,
+        sql: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Value>, HubError> {
         let mut state = self.state();
         state.last_query = Some((sql.to_owned(), after.clone(), limit));
         if sql.contains("BAD") {
@@ -361,7 +380,10 @@ fn merge(target: &mut Value, patch: &Value) {
 }
 
 impl ControlPlane for Fake {
-    fn create_device(&self, new: NewDevice) -> impl Future<Output = Result<DeviceInfo, HubError>> + Send {
+    fn create_device(
+        &self,
+        new: NewDevice,
+    ) -> impl Future<Output = Result<DeviceInfo, HubError>> + Send {
         ready(self.create(new))
     }
     fn device(&self, id: &str) -> impl Future<Output = Result<DeviceInfo, HubError>> + Send {
@@ -418,7 +440,10 @@ impl ControlPlane for Fake {
     ) -> impl Future<Output = Result<String, HubError>> + Send {
         ready(self.send(id, message))
     }
-    fn c2d_queue(&self, id: &str) -> impl Future<Output = Result<Vec<C2dMessage>, HubError>> + Send {
+    fn c2d_queue(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<C2dMessage>, HubError>> + Send {
         ready(self.queue(id))
     }
     fn purge_c2d(&self, id: &str) -> impl Future<Output = Result<usize, HubError>> + Send {

@@ -1,29 +1,44 @@
-//! End-to-end tests against the real [`hub::service::Hub`], not the fake.
+//! End-to-end tests against the real [`hub::service::Hub`] (over a broker and an
+//! in-memory SQLite store), not the fake.
 //!
-//! Off by default: enable with `cargo test -p bosun-api --features hub-e2e` once the
-//! hub's methods are implemented, after filling in [`start_hub`] with its constructor.
 //! They check what the fake cannot: that the hub's errors, ETags, paging cursors and
 //! events come out of the API as documented.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use broker::{metrics::Metrics, Broker, Config};
 use futures_util::StreamExt;
-use hub::service::Hub;
+use hub::service::{broker_spec, Hub, HubConfig};
 use serde_json::json;
+use store::SqliteStore;
 
 use crate::testing::{request, Client};
 
-/// A running hub over a fresh store in `dir`.
-fn start_hub(dir: &std::path::Path) -> Hub {
-    let _ = dir;
-    todo!("construct hub::service::Hub once it has a constructor")
+/// A running hub over a broker on an ephemeral port (its log in `dir`) and an
+/// in-memory store; the broker is returned so it lives as long as the test.
+async fn start_hub(dir: &std::path::Path) -> (Hub, Broker) {
+    let config = Config {
+        data_dir: dir.to_path_buf(),
+        mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Config::default()
+    };
+    let (broker, service, events) =
+        Broker::start_with_service(config, Arc::new(Metrics::default()), broker_spec())
+            .await
+            .expect("broker starts");
+    let store = SqliteStore::open_in_memory().expect("store");
+    let hub = Hub::start(Arc::new(store), service, events, HubConfig::default());
+    (hub, broker)
 }
 
 #[tokio::test]
 async fn devices_twins_queries_and_messages() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let c = Client::with_hub(start_hub(dir.path()));
+    let (hub, _broker) = start_hub(dir.path()).await;
+    let c = Client::with_hub(hub);
 
     let created = c
         .call(
@@ -34,14 +49,39 @@ async fn devices_twins_queries_and_messages() {
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.json["connectionState"], "disconnected");
-    assert_eq!(c.call("POST", "/api/devices", Some(&json!({"deviceId": "e2e-1"}))).await.status, 409);
-    assert_eq!(c.call("POST", "/api/devices", Some(&json!({"deviceId": "bad id/"}))).await.status, 400);
-    c.call("POST", "/api/devices", Some(&json!({"deviceId": "e2e-2", "status": "disabled"}))).await;
+    assert_eq!(
+        c.call("POST", "/api/devices", Some(&json!({"deviceId": "e2e-1"})))
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        c.call(
+            "POST",
+            "/api/devices",
+            Some(&json!({"deviceId": "bad id/"}))
+        )
+        .await
+        .status,
+        400
+    );
+    c.call(
+        "POST",
+        "/api/devices",
+        Some(&json!({"deviceId": "e2e-2", "status": "disabled"})),
+    )
+    .await;
 
     let page = c.call("GET", "/api/devices?limit=1", None).await;
     assert_eq!(page.json["items"][0]["deviceId"], "e2e-1");
     let token = page.json["continuation"].as_str().expect("a second page");
-    let next = c.call("GET", &format!("/api/devices?limit=1&continuation={token}"), None).await;
+    let next = c
+        .call(
+            "GET",
+            &format!("/api/devices?limit=1&continuation={token}"),
+            None,
+        )
+        .await;
     assert_eq!(next.json["items"][0]["deviceId"], "e2e-2");
     let disabled = c.call("GET", "/api/devices?status=disabled", None).await;
     assert_eq!(disabled.json["items"].as_array().map(Vec::len), Some(1));
@@ -53,12 +93,24 @@ async fn devices_twins_queries_and_messages() {
     let etag = twin.header("etag").expect("etag").to_owned();
     let patch = json!({"properties": {"desired": {"mode": "alarm"}}});
     let ok = c
-        .send(request("PATCH", "/api/devices/e2e-1/twin", Some(&c.operator), &[("if-match", &etag)], Some(&patch)))
+        .send(request(
+            "PATCH",
+            "/api/devices/e2e-1/twin",
+            Some(&c.operator),
+            &[("if-match", &etag)],
+            Some(&patch),
+        ))
         .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_ne!(ok.header("etag"), Some(etag.as_str()));
     let stale = c
-        .send(request("PATCH", "/api/devices/e2e-1/twin", Some(&c.operator), &[("if-match", &etag)], Some(&patch)))
+        .send(request(
+            "PATCH",
+            "/api/devices/e2e-1/twin",
+            Some(&c.operator),
+            &[("if-match", &etag)],
+            Some(&patch),
+        ))
         .await;
     assert_eq!(stale.status, 412);
     assert_eq!(stale.json["currentEtag"].as_str(), ok.header("etag"));
@@ -67,15 +119,26 @@ async fn devices_twins_queries_and_messages() {
         .call(
             "POST",
             "/api/query",
-            Some(&json!({"query": "SELECT * FROM devices WHERE properties.desired.mode = 'alarm'"})),
+            Some(
+                &json!({"query": "SELECT * FROM devices WHERE properties.desired.mode = 'alarm'"}),
+            ),
         )
         .await;
     assert_eq!(query.status, 200, "{}", query.text);
     assert_eq!(query.json["items"].as_array().map(Vec::len), Some(1));
-    assert_eq!(c.call("POST", "/api/query", Some(&json!({"query": "SELEKT"}))).await.status, 400);
+    assert_eq!(
+        c.call("POST", "/api/query", Some(&json!({"query": "SELEKT"})))
+            .await
+            .status,
+        400
+    );
 
     let sent = c
-        .call("POST", "/api/devices/e2e-1/messages", Some(&json!({"payload": "hi", "properties": {"k": "v"}})))
+        .call(
+            "POST",
+            "/api/devices/e2e-1/messages",
+            Some(&json!({"payload": "hi", "properties": {"k": "v"}})),
+        )
         .await;
     assert_eq!(sent.status, 202, "{}", sent.text);
     let queue = c.call("GET", "/api/devices/e2e-1/messages", None).await;
@@ -85,22 +148,44 @@ async fn devices_twins_queries_and_messages() {
     let feedback = c.call("GET", "/api/feedback?deviceId=e2e-1", None).await;
     assert_eq!(feedback.json["items"][0]["outcome"], "purged");
 
-    let offline = c.call("POST", "/api/devices/e2e-1/methods/reboot", Some(&json!({}))).await;
+    let offline = c
+        .call(
+            "POST",
+            "/api/devices/e2e-1/methods/reboot",
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(offline.status, 404, "{}", offline.text);
-    assert_eq!(offline.json["type"], "urn:bosun:problem:device-not-connected");
+    assert_eq!(
+        offline.json["type"],
+        "urn:bosun:problem:device-not-connected"
+    );
 
-    assert_eq!(c.call("DELETE", "/api/devices/e2e-1", None).await.status, 204);
+    assert_eq!(
+        c.call("DELETE", "/api/devices/e2e-1", None).await.status,
+        204
+    );
     assert_eq!(c.call("GET", "/api/devices/e2e-1", None).await.status, 404);
 }
 
 #[tokio::test]
 async fn events_stream_device_changes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let c = Client::with_hub(start_hub(dir.path()));
-    let response = c.open(request("GET", "/api/events?deviceId=ev-1", Some(&c.reader), &[], None)).await;
+    let (hub, _broker) = start_hub(dir.path()).await;
+    let c = Client::with_hub(hub);
+    let response = c
+        .open(request(
+            "GET",
+            "/api/events?deviceId=ev-1",
+            Some(&c.reader),
+            &[],
+            None,
+        ))
+        .await;
     assert_eq!(response.status(), 200);
     let mut body = Body::into_data_stream(response.into_body());
-    c.call("POST", "/api/devices", Some(&json!({"deviceId": "ev-1"}))).await;
+    c.call("POST", "/api/devices", Some(&json!({"deviceId": "ev-1"})))
+        .await;
     let frame = tokio::time::timeout(Duration::from_secs(10), body.next())
         .await
         .expect("an event in time")

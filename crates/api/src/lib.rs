@@ -15,7 +15,11 @@
 //! - `auth`: bearer tokens checked against the table's role; `tokens`: the token file.
 //! - `extract`, `reply`: request input with problem rejections, JSON responses.
 //! - `control`: the [`ControlPlane`] trait the handlers call, implemented by the hub.
-//! - `continuation`, `base64`, `rfc3339`: small wire encodings.
+//! - `continuation`, `base64`: small wire encodings (times use `hub::twin::rfc3339`).
+//!
+//! Mounting: `http_router.merge(api::router(ApiState { hub, tokens }))`, with `tokens`
+//! from [`Tokens::open_or_init`]. Roles are described in [`Role`]; the generated
+//! document is also checked in as `crates/api/openapi.json` (a test keeps it current).
 #![forbid(unsafe_code)]
 
 mod auth;
@@ -31,14 +35,13 @@ mod openapi;
 mod operations;
 mod problem;
 mod reply;
-mod rfc3339;
 mod schema;
 mod tokens;
 mod twins;
 
 #[cfg(test)]
 mod fake;
-#[cfg(all(test, feature = "hub-e2e"))]
+#[cfg(test)]
 mod hub_e2e;
 #[cfg(test)]
 mod testing;
@@ -97,6 +100,8 @@ pub fn router<H: ControlPlane>(state: ApiState<H>) -> Router {
     }
     router
         .route("/api", any(problem::no_such_route))
+        // The catch-all needs at least one character after the slash.
+        .route("/api/", any(problem::no_such_route))
         .route("/api/{*rest}", any(problem::no_such_route))
         .with_state(state)
 }

@@ -16,7 +16,8 @@ use serde_json::{json, Map, Value};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::operations::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::problem::Problem;
-use crate::{base64, continuation, reply, rfc3339, ApiState, ControlPlane};
+use crate::{base64, continuation, reply, ApiState, ControlPlane};
+use hub::twin::rfc3339;
 
 /// Longest time to live accepted here (a year): keeps expiry arithmetic far from
 /// overflow; the hub may apply a tighter limit of its own.
@@ -127,14 +128,12 @@ pub(crate) async fn feedback<H: ControlPlane>(
         params.get("continuation"),
     ) {
         (Some(_), Some(_)) => {
-            return Err(Problem::bad_request(
-                "give after or continuation, not both",
-            ))
+            return Err(Problem::bad_request("give after or continuation, not both"))
         }
         (Some(after), None) => after,
-        (None, Some(token)) => continuation::decode(token)?
-            .parse()
-            .map_err(|_| Problem::bad_request("the continuation token is not one this API handed out"))?,
+        (None, Some(token)) => continuation::decode(token)?.parse().map_err(|_| {
+            Problem::bad_request("the continuation token is not one this API handed out")
+        })?,
         (None, None) => 0,
     };
     let device = params.get("deviceId").map(str::to_owned);
@@ -162,8 +161,8 @@ fn message_json(message: &C2dMessage) -> Value {
         "messageId": message.id,
         "deviceId": message.device_id,
         "properties": properties,
-        "enqueuedTime": rfc3339::format_ms(message.enqueued_ms),
-        "expiryTime": rfc3339::format_ms(message.expires_ms),
+        "enqueuedTime": rfc3339(message.enqueued_ms),
+        "expiryTime": rfc3339(message.expires_ms),
     });
     match std::str::from_utf8(&message.payload) {
         Ok(text) => out["payload"] = json!(text),
@@ -184,7 +183,7 @@ fn feedback_json(record: &Feedback) -> Value {
         "messageId": record.message_id,
         "deviceId": record.device_id,
         "outcome": outcome,
-        "time": rfc3339::format_ms(record.at_ms),
+        "time": rfc3339(record.at_ms),
     })
 }
 
@@ -196,7 +195,8 @@ mod tests {
 
     async fn with_device() -> Client {
         let c = Client::new();
-        c.call("POST", "/api/devices", Some(&json!({"deviceId": "d1"}))).await;
+        c.call("POST", "/api/devices", Some(&json!({"deviceId": "d1"})))
+            .await;
         c
     }
 
@@ -208,7 +208,9 @@ mod tests {
                 "POST",
                 "/api/devices/d1/messages",
                 Some(&c.operator),
-                Some(&json!({"payload": "capture", "properties": {"rate": "10k"}, "ttlSeconds": 60})),
+                Some(
+                    &json!({"payload": "capture", "properties": {"rate": "10k"}, "ttlSeconds": 60}),
+                ),
             )
             .await;
         assert_eq!(sent.status, 202, "{}", sent.text);
@@ -219,12 +221,21 @@ mod tests {
         assert_eq!(last.ttl, Some(Duration::from_secs(60)));
 
         let binary = c
-            .call("POST", "/api/devices/d1/messages", Some(&json!({"payloadBase64": "/wA="})))
+            .call(
+                "POST",
+                "/api/devices/d1/messages",
+                Some(&json!({"payloadBase64": "/wA="})),
+            )
             .await;
         assert_eq!(binary.status, 202);
-        assert_eq!(c.hub.state().last_send.as_ref().map(|m| m.payload.clone()), Some(vec![0xff, 0]));
+        assert_eq!(
+            c.hub.state().last_send.as_ref().map(|m| m.payload.clone()),
+            Some(vec![0xff, 0])
+        );
 
-        let queue = c.send_raw("GET", "/api/devices/d1/messages", Some(&c.reader), None).await;
+        let queue = c
+            .send_raw("GET", "/api/devices/d1/messages", Some(&c.reader), None)
+            .await;
         assert_eq!(queue.status, 200);
         let items = queue.json["items"].as_array().expect("items");
         assert_eq!(items.len(), 2);
@@ -235,16 +246,29 @@ mod tests {
         assert_eq!(items[1]["payloadBase64"], "/wA=");
         assert!(items[1].get("payload").is_none());
 
-        let purged = c.send_raw("DELETE", "/api/devices/d1/messages", Some(&c.operator), None).await;
+        let purged = c
+            .send_raw(
+                "DELETE",
+                "/api/devices/d1/messages",
+                Some(&c.operator),
+                None,
+            )
+            .await;
         assert_eq!(purged.json, json!({"purged": 2}));
 
-        let page = c.call("GET", "/api/feedback?deviceId=d1&limit=1", None).await;
+        let page = c
+            .call("GET", "/api/feedback?deviceId=d1&limit=1", None)
+            .await;
         assert_eq!(page.status, 200, "{}", page.text);
         assert_eq!(page.json["items"][0]["outcome"], "purged");
         assert_eq!(page.json["items"][0]["seq"], 1);
         let token = page.json["continuation"].as_str().expect("more");
         let next = c
-            .call("GET", &format!("/api/feedback?deviceId=d1&limit=1&continuation={token}"), None)
+            .call(
+                "GET",
+                &format!("/api/feedback?deviceId=d1&limit=1&continuation={token}"),
+                None,
+            )
             .await;
         assert_eq!(next.json["items"][0]["seq"], 2);
         assert!(next.json.get("continuation").is_none(), "{}", next.text);
@@ -255,7 +279,13 @@ mod tests {
         );
         let after = c.call("GET", "/api/feedback?after=2", None).await;
         assert_eq!(after.json["items"], json!([]));
-        let both = c.call("GET", &format!("/api/feedback?after=1&continuation={token}"), None).await;
+        let both = c
+            .call(
+                "GET",
+                &format!("/api/feedback?after=1&continuation={token}"),
+                None,
+            )
+            .await;
         assert_eq!(both.status, 400);
     }
 
@@ -271,18 +301,36 @@ mod tests {
             json!({"payload": 5}),
             json!({"payload": "a", "ttl": 5}),
         ] {
-            let r = c.call("POST", "/api/devices/d1/messages", Some(&body)).await;
+            let r = c
+                .call("POST", "/api/devices/d1/messages", Some(&body))
+                .await;
             assert_eq!(r.status, 400, "{body}: {}", r.text);
         }
         let missing = c
-            .call("POST", "/api/devices/nope/messages", Some(&json!({"payload": "x"})))
+            .call(
+                "POST",
+                "/api/devices/nope/messages",
+                Some(&json!({"payload": "x"})),
+            )
             .await;
         assert_eq!(missing.status, 404);
         for _ in 0..QUEUE_LIMIT {
-            let r = c.call("POST", "/api/devices/d1/messages", Some(&json!({"payload": ""}))).await;
+            let r = c
+                .call(
+                    "POST",
+                    "/api/devices/d1/messages",
+                    Some(&json!({"payload": ""})),
+                )
+                .await;
             assert_eq!(r.status, 202);
         }
-        let full = c.call("POST", "/api/devices/d1/messages", Some(&json!({"payload": "x"}))).await;
+        let full = c
+            .call(
+                "POST",
+                "/api/devices/d1/messages",
+                Some(&json!({"payload": "x"})),
+            )
+            .await;
         assert_eq!(full.status, 429);
         assert_eq!(full.json["type"], "urn:bosun:problem:queue-full");
     }

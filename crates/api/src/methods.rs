@@ -82,7 +82,8 @@ mod tests {
     async fn with_devices() -> Client {
         let c = Client::new();
         for id in ["d1", "sleepy"] {
-            c.call("POST", "/api/devices", Some(&json!({"deviceId": id}))).await;
+            c.call("POST", "/api/devices", Some(&json!({"deviceId": id})))
+                .await;
         }
         c
     }
@@ -91,7 +92,12 @@ mod tests {
     async fn defaults_and_answers() {
         let c = with_devices().await;
         let r = c
-            .send_raw("POST", "/api/devices/d1/methods/reboot", Some(&c.operator), None)
+            .send_raw(
+                "POST",
+                "/api/devices/d1/methods/reboot",
+                Some(&c.operator),
+                None,
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.json, json!({"status": 200, "payload": {"echo": null}}));
@@ -101,7 +107,9 @@ mod tests {
         assert_eq!(call.connect_timeout, Duration::ZERO);
 
         let body = json!({"payload": {"delay": 5}, "responseTimeoutInSeconds": 300, "connectTimeoutInSeconds": 10});
-        let r = c.call("POST", "/api/devices/d1/methods/set%20mode", Some(&body)).await;
+        let r = c
+            .call("POST", "/api/devices/d1/methods/set%20mode", Some(&body))
+            .await;
         assert_eq!(r.json["payload"]["echo"]["delay"], 5);
         let call = c.hub.state().last_call.clone().expect("called");
         assert_eq!(call.name, "set mode");
@@ -117,19 +125,63 @@ mod tests {
     async fn errors_map_to_statuses() {
         let c = with_devices().await;
         let cases = [
-            ("/api/devices/nope/methods/m", json!({}), 404, "device-not-found"),
-            ("/api/devices/sleepy/methods/m", json!({}), 404, "device-not-connected"),
-            ("/api/devices/d1/methods/slow", json!({}), 504, "device-timeout"),
-            ("/api/devices/d1/methods/m", json!({"responseTimeoutInSeconds": 0}), 400, "invalid-request"),
-            ("/api/devices/d1/methods/m", json!({"responseTimeoutInSeconds": 301}), 400, "invalid-request"),
-            ("/api/devices/d1/methods/m", json!({"connectTimeoutInSeconds": 301}), 400, "invalid-request"),
-            ("/api/devices/d1/methods/m", json!({"responseTimeoutInSeconds": -1}), 400, "invalid-body"),
-            ("/api/devices/d1/methods/m", json!({"methodName": "x"}), 400, "invalid-body"),
+            (
+                "/api/devices/nope/methods/m",
+                json!({}),
+                404,
+                "device-not-found",
+            ),
+            (
+                "/api/devices/sleepy/methods/m",
+                json!({}),
+                404,
+                "device-not-connected",
+            ),
+            (
+                "/api/devices/d1/methods/slow",
+                json!({}),
+                504,
+                "device-timeout",
+            ),
+            (
+                "/api/devices/d1/methods/m",
+                json!({"responseTimeoutInSeconds": 0}),
+                400,
+                "invalid-request",
+            ),
+            (
+                "/api/devices/d1/methods/m",
+                json!({"responseTimeoutInSeconds": 301}),
+                400,
+                "invalid-request",
+            ),
+            (
+                "/api/devices/d1/methods/m",
+                json!({"connectTimeoutInSeconds": 301}),
+                400,
+                "invalid-request",
+            ),
+            (
+                "/api/devices/d1/methods/m",
+                json!({"responseTimeoutInSeconds": -1}),
+                400,
+                "invalid-body",
+            ),
+            (
+                "/api/devices/d1/methods/m",
+                json!({"methodName": "x"}),
+                400,
+                "invalid-body",
+            ),
         ];
         for (path, body, status, kind) in cases {
             let r = c.call("POST", path, Some(&body)).await;
             assert_eq!(r.status, status, "{path} {body}: {}", r.text);
-            assert_eq!(r.json["type"], format!("urn:bosun:problem:{kind}"), "{path} {body}");
+            assert_eq!(
+                r.json["type"],
+                format!("urn:bosun:problem:{kind}"),
+                "{path} {body}"
+            );
         }
     }
 }

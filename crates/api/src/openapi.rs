@@ -118,7 +118,8 @@ fn responses<H>(op: &Operation<H>) -> Value {
     match op.response {
         Body::Empty => {}
         Body::Json(name) => {
-            success["content"] = json!({ "application/json": { "schema": schema::reference(name) } });
+            success["content"] =
+                json!({ "application/json": { "schema": schema::reference(name) } });
         }
         Body::EventStream(name) => {
             success["content"] = json!({
@@ -273,6 +274,25 @@ mod tests {
         assert!(table.iter().all(|op| op.path.starts_with("/api/")));
     }
 
+    /// `crates/api/openapi.json` is the document as generated, checked in so that API
+    /// changes show up in review and external tools can read it without a running hub.
+    /// Fails when it is stale; `BOSUN_UPDATE_OPENAPI=1 cargo test -p bosun-api` rewrites it.
+    #[test]
+    fn checked_in_document_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+        let current = serde_json::to_string_pretty(&doc()).expect("serializes") + "\n";
+        if std::env::var_os("BOSUN_UPDATE_OPENAPI").is_some() {
+            std::fs::write(&path, &current).expect("writes openapi.json");
+            return;
+        }
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            checked_in == current,
+            "{} is stale: run BOSUN_UPDATE_OPENAPI=1 cargo test -p bosun-api",
+            path.display()
+        );
+    }
+
     #[test]
     fn document_has_the_expected_shape() {
         let doc = doc();
@@ -281,8 +301,14 @@ mod tests {
         assert_eq!(twin_patch["x-bosun-role"], "operator");
         assert!(twin_patch["responses"]["412"].is_object());
         assert!(twin_patch["responses"]["200"]["headers"]["ETag"].is_object());
-        assert_eq!(doc["paths"]["/api/devices/{id}"]["delete"]["x-bosun-role"], "admin");
-        assert_eq!(doc["paths"]["/api/openapi.json"]["get"]["security"], json!([]));
+        assert_eq!(
+            doc["paths"]["/api/devices/{id}"]["delete"]["x-bosun-role"],
+            "admin"
+        );
+        assert_eq!(
+            doc["paths"]["/api/openapi.json"]["get"]["security"],
+            json!([])
+        );
         let invoke = &doc["paths"]["/api/devices/{id}/methods/{name}"]["post"];
         assert_eq!(invoke["requestBody"]["required"], false);
         assert_eq!(

@@ -177,37 +177,37 @@ const IF_MATCH: Param = Param {
     description: "Apply only if the twin's ETag is this one; `*` (or no header) matches any.",
 };
 const LIST_DEVICES_PARAMS: &[Param] = &[
-        Param::query(
-            "status",
-            Kind::OneOf(&["enabled", "disabled"]),
-            "Only this status.",
-        ),
-        Param::query(
-            "connectionState",
-            Kind::OneOf(&["connected", "disconnected"]),
-            "Only this connection state.",
-        ),
-        Param::query("group", Kind::Text, "Only this device group."),
-        Param::query(
-            "tag",
-            Kind::Text,
-            "`key:value`: only devices whose twin tag `key` is the string `value`.",
-        ),
-        LIMIT,
-        CONTINUATION,
+    Param::query(
+        "status",
+        Kind::OneOf(&["enabled", "disabled"]),
+        "Only this status.",
+    ),
+    Param::query(
+        "connectionState",
+        Kind::OneOf(&["connected", "disconnected"]),
+        "Only this connection state.",
+    ),
+    Param::query("group", Kind::Text, "Only this device group."),
+    Param::query(
+        "tag",
+        Kind::Text,
+        "`key:value`: only devices whose twin tag `key` is the string `value`.",
+    ),
+    LIMIT,
+    CONTINUATION,
 ];
 const FEEDBACK_PARAMS: &[Param] = &[
-        DEVICE_FILTER,
-        Param::query(
-            "after",
-            Kind::Integer {
-                min: 0,
-                max: i64::MAX,
-            },
-            "Only records with a sequence number above this one.",
-        ),
-        LIMIT,
-        CONTINUATION,
+    DEVICE_FILTER,
+    Param::query(
+        "after",
+        Kind::Integer {
+            min: 0,
+            max: i64::MAX,
+        },
+        "Only records with a sequence number above this one.",
+    ),
+    LIMIT,
+    CONTINUATION,
 ];
 const ETAG_HEADER: (&str, &str) = ("ETag", "The twin's version, for `If-Match`.");
 

@@ -96,14 +96,7 @@ fn page(item: &str) -> Value {
 /// Every component schema, by name.
 pub(crate) fn components() -> Vec<(&'static str, Value)> {
     let status = || one_of(&["enabled", "disabled"], "Whether the device may connect.");
-    let limit = || {
-        integer(
-            1,
-            Some(MAX_LIMIT as i64),
-            Some(100),
-            "Page size.",
-        )
-    };
+    let limit = || integer(1, Some(MAX_LIMIT as i64), Some(100), "Page size.");
     vec![
         (
             "NewDevice",
@@ -116,7 +109,10 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                     ),
                     (
                         "authKind",
-                        one_of(&["none", "sas", "x509"], "How it authenticates (default none)."),
+                        one_of(
+                            &["none", "sas", "x509"],
+                            "How it authenticates (default none).",
+                        ),
                     ),
                     ("group", string("Device group.")),
                     ("tags", free_object("Initial twin tags.")),
@@ -148,7 +144,10 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                     ("group", nullable_string("Device group.")),
                     (
                         "connectionState",
-                        one_of(&["connected", "disconnected"], "Last known connection state."),
+                        one_of(
+                            &["connected", "disconnected"],
+                            "Last known connection state.",
+                        ),
                     ),
                     (
                         "connectionReason",
@@ -166,7 +165,14 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                     ),
                     ("tags", free_object("Twin tags.")),
                 ],
-                &["deviceId", "status", "authKind", "connectionState", "createdTime", "tags"],
+                &[
+                    "deviceId",
+                    "status",
+                    "authKind",
+                    "connectionState",
+                    "createdTime",
+                    "tags",
+                ],
             ),
         ),
         ("DevicePage", page("DeviceInfo")),
@@ -203,7 +209,9 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                 &[
                     (
                         "query",
-                        string("e.g. SELECT * FROM devices WHERE properties.reported.mode = 'alarm'"),
+                        string(
+                            "e.g. SELECT * FROM devices WHERE properties.reported.mode = 'alarm'",
+                        ),
                     ),
                     ("continuation", string("From the previous page.")),
                     ("limit", limit()),
@@ -316,9 +324,18 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                         json!({ "type": "object", "additionalProperties": { "type": "string" } }),
                     ),
                     ("enqueuedTime", time("When it was queued.", false)),
-                    ("expiryTime", time("When it stops being deliverable.", false)),
+                    (
+                        "expiryTime",
+                        time("When it stops being deliverable.", false),
+                    ),
                 ],
-                &["messageId", "deviceId", "properties", "enqueuedTime", "expiryTime"],
+                &[
+                    "messageId",
+                    "deviceId",
+                    "properties",
+                    "enqueuedTime",
+                    "expiryTime",
+                ],
             ),
         ),
         (
@@ -345,7 +362,10 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                     ("seq", integer(0, None, None, "Increasing sequence number.")),
                     ("messageId", string("The message.")),
                     ("deviceId", string("Its device.")),
-                    ("outcome", one_of(&["delivered", "expired", "purged"], "What happened.")),
+                    (
+                        "outcome",
+                        one_of(&["delivered", "expired", "purged"], "What happened."),
+                    ),
                     ("time", time("When.", false)),
                 ],
                 &["seq", "messageId", "deviceId", "outcome", "time"],
@@ -372,7 +392,10 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                     ),
                     ("deviceId", string("The device.")),
                     ("time", time("When.", false)),
-                    ("detail", any("Kind-specific detail (reason, versions, patch).")),
+                    (
+                        "detail",
+                        any("Kind-specific detail (reason, versions, patch)."),
+                    ),
                 ],
                 &["kind", "deviceId", "time", "detail"],
             ),
@@ -393,7 +416,10 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
             object(
                 "The new token; it is not shown again.",
                 &[
-                    ("role", one_of(&["admin", "operator", "read-only"], "Its role.")),
+                    (
+                        "role",
+                        one_of(&["admin", "operator", "read-only"], "Its role."),
+                    ),
                     ("token", string("Send as Authorization: Bearer TOKEN.")),
                 ],
                 &["role", "token"],

@@ -113,7 +113,12 @@ impl<H: ControlPlane> Client<H> {
     }
 
     /// `method path` as admin.
-    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> TestResponse {
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
         self.send_raw(method, path, Some(&self.admin), body).await
     }
 }

@@ -116,10 +116,7 @@ impl Tokens {
     /// Makes a new random token with `role`, saves the file, and returns the token.
     pub fn create(&self, role: Role) -> Result<String, TokenError> {
         let token = random_token()?;
-        let mut entries = self
-            .entries
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         entries.push(Entry {
             role,
             token: token.clone(),
@@ -322,11 +319,7 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
-        fs::write(
-            &path,
-            "# hand-written\nread-only  0123456789abcdef0123\n\n",
-        )
-        .expect("write");
+        fs::write(&path, "# hand-written\nread-only  0123456789abcdef0123\n\n").expect("write");
         let (tokens, _) = Tokens::open_or_init(dir.path()).expect("loads");
         assert_eq!(
             tokens.authenticate("0123456789abcdef0123"),

@@ -152,7 +152,11 @@ mod tests {
     async fn with_device() -> Client {
         let c = Client::new();
         let r = c
-            .call("POST", "/api/devices", Some(&json!({"deviceId": "d1", "desired": {"mode": "idle"}})))
+            .call(
+                "POST",
+                "/api/devices",
+                Some(&json!({"deviceId": "d1", "desired": {"mode": "idle"}})),
+            )
             .await;
         assert_eq!(r.status, 201);
         c
@@ -161,28 +165,48 @@ mod tests {
     #[tokio::test]
     async fn get_and_patch_with_etags() {
         let c = with_device().await;
-        let twin = c.send_raw("GET", "/api/devices/d1/twin", Some(&c.reader), None).await;
+        let twin = c
+            .send_raw("GET", "/api/devices/d1/twin", Some(&c.reader), None)
+            .await;
         assert_eq!(twin.status, 200);
         assert_eq!(twin.header("etag"), Some("\"1\""));
         assert_eq!(twin.json["properties"]["desired"]["mode"], "idle");
 
         let patch = json!({"properties": {"desired": {"mode": "alarm"}}, "tags": {"site": "b"}});
         let stale = c
-            .send(request("PATCH", "/api/devices/d1/twin", Some(&c.operator), &[("if-match", "\"0\"")], Some(&patch)))
+            .send(request(
+                "PATCH",
+                "/api/devices/d1/twin",
+                Some(&c.operator),
+                &[("if-match", "\"0\"")],
+                Some(&patch),
+            ))
             .await;
         assert_eq!(stale.status, 412);
         assert_eq!(stale.json["currentEtag"], "\"1\"");
         assert_eq!(stale.header("etag"), Some("\"1\""));
 
         let ok = c
-            .send(request("PATCH", "/api/devices/d1/twin", Some(&c.operator), &[("if-match", "\"1\"")], Some(&patch)))
+            .send(request(
+                "PATCH",
+                "/api/devices/d1/twin",
+                Some(&c.operator),
+                &[("if-match", "\"1\"")],
+                Some(&patch),
+            ))
             .await;
         assert_eq!(ok.status, 200, "{}", ok.text);
         assert_eq!(ok.header("etag"), Some("\"2\""));
         assert_eq!(ok.json["properties"]["desired"]["mode"], "alarm");
 
         let any = c
-            .send(request("PATCH", "/api/devices/d1/twin", Some(&c.operator), &[("if-match", "*")], Some(&patch)))
+            .send(request(
+                "PATCH",
+                "/api/devices/d1/twin",
+                Some(&c.operator),
+                &[("if-match", "*")],
+                Some(&patch),
+            ))
             .await;
         assert_eq!(any.header("etag"), Some("\"3\""));
         let none = c.call("PATCH", "/api/devices/d1/twin", Some(&patch)).await;
@@ -206,14 +230,21 @@ mod tests {
             let r = c.call("PATCH", "/api/devices/d1/twin", Some(&patch)).await;
             assert_eq!(r.status, 400, "{patch}: {}", r.text);
         }
-        let r = c.call("PATCH", "/api/devices/d1/twin", Some(&json!({"tags": null}))).await;
+        let r = c
+            .call(
+                "PATCH",
+                "/api/devices/d1/twin",
+                Some(&json!({"tags": null})),
+            )
+            .await;
         assert_eq!(r.status, 200);
     }
 
     #[tokio::test]
     async fn queries_page_with_opaque_tokens() {
         let c = with_device().await;
-        c.call("POST", "/api/devices", Some(&json!({"deviceId": "d2"}))).await;
+        c.call("POST", "/api/devices", Some(&json!({"deviceId": "d2"})))
+            .await;
         let first = c
             .send_raw(
                 "POST",
@@ -235,14 +266,30 @@ mod tests {
         assert_eq!(second.json["items"][0]["deviceId"], "d2");
         assert_eq!(
             c.hub.state().last_query,
-            Some(("SELECT * FROM devices".into(), Some("d1".into()), DEFAULT_LIMIT))
+            Some((
+                "SELECT * FROM devices".into(),
+                Some("d1".into()),
+                DEFAULT_LIMIT
+            ))
         );
 
-        let bad = c.call("POST", "/api/query", Some(&json!({"query": "SELECT BAD"}))).await;
+        let bad = c
+            .call("POST", "/api/query", Some(&json!({"query": "SELECT BAD"})))
+            .await;
         assert_eq!(bad.status, 400);
-        assert!(bad.json["detail"].as_str().is_some_and(|d| d.contains("BAD")));
-        for body in [json!({"query": " "}), json!({"query": "x", "limit": 0}), json!({})] {
-            assert_eq!(c.call("POST", "/api/query", Some(&body)).await.status, 400, "{body}");
+        assert!(bad.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("BAD")));
+        for body in [
+            json!({"query": " "}),
+            json!({"query": "x", "limit": 0}),
+            json!({}),
+        ] {
+            assert_eq!(
+                c.call("POST", "/api/query", Some(&body)).await.status,
+                400,
+                "{body}"
+            );
         }
     }
 }

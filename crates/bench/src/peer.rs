@@ -275,7 +275,7 @@ fn free_port() -> Result<u16> {
 }
 
 /// Clock ticks per second for `/proc/PID/stat` times (`getconf CLK_TCK`, normally 100).
-fn clock_ticks() -> Result<u64> {
+pub(crate) fn clock_ticks() -> Result<u64> {
     static TICKS: OnceLock<u64> = OnceLock::new();
     if let Some(t) = TICKS.get() {
         return Ok(*t);

@@ -1,7 +1,9 @@
 //! The command line: every subcommand, flag and `--help` example lives here.
 //!
 //! This module only describes the command line (clap derive); it does not act on it.
-//! `main.rs` dispatches, `config.rs` layers the flags over file and environment, and
+//! The operator commands that call the REST API (`device`, `twin`, `method`, `c2d`,
+//! `events`) keep their flags and examples beside their code in `ops/`; they are named
+//! here. `main.rs` dispatches, `config.rs` layers the flags over file and environment, and
 //! `serve.rs` runs the server. Flags that also exist as configuration keys are `Option`s
 //! so that "not given" can be told apart from "given with the default value".
 
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::LogFormat;
+use crate::ops;
 
 /// Top-level help epilogue: the commands a newcomer reaches for first.
 const MAIN_EXAMPLES: &str = "\
@@ -18,6 +21,8 @@ Examples:
   bosun serve --dev                      # broker + metrics on 127.0.0.1, data in ./bosun-data
   bosun serve --config bosun.toml        # settings from a file (see docs/configuration.md)
   bosun config show --output json        # the effective configuration
+  bosun device list                      # the device registry, through the REST API
+  bosun twin patch pump-7 --desired '{\"mode\":\"alarm\"}'
 
 Exit codes: 0 ok, 1 failure, 2 usage error.";
 
@@ -75,6 +80,21 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage devices in the registry (through the hub's REST API).
+    #[command(after_help = ops::device::EXAMPLES, subcommand_required = true)]
+    Device(ops::device::DeviceArgs),
+    /// Read and patch device twins, run twin queries.
+    #[command(after_help = ops::twin::EXAMPLES, subcommand_required = true)]
+    Twin(ops::twin::TwinArgs),
+    /// Call direct methods on devices.
+    #[command(after_help = ops::method::EXAMPLES, subcommand_required = true)]
+    Method(ops::method::MethodArgs),
+    /// Send cloud-to-device messages, inspect queues and feedback.
+    #[command(after_help = ops::c2d::EXAMPLES, subcommand_required = true)]
+    C2d(ops::c2d::C2dArgs),
+    /// Follow device events as they happen.
+    #[command(after_help = ops::events::EXAMPLES, subcommand_required = true)]
+    Events(ops::events::EventsArgs),
 }
 
 /// Flags of `bosun serve`; each one overrides the configuration key named in its help.

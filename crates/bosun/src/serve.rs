@@ -63,10 +63,13 @@ async fn serve(settings: Settings) -> Result<()> {
     // already find our handler, not the default action (termination without cleanup).
     let mut signals = Signals::install()?;
     let metrics = Arc::new(Metrics::default());
-    let (broker, service, events) =
-        Broker::start_with_service(settings.broker_config(), metrics, hub::service::broker_spec())
-            .await
-            .context("cannot start the MQTT broker")?;
+    let (broker, service, events) = Broker::start_with_service(
+        settings.broker_config(),
+        metrics,
+        hub::service::broker_spec(),
+    )
+    .await
+    .context("cannot start the MQTT broker")?;
     crate::trim::spawn(broker.metrics());
     let api = match crate::control::start(&settings, service, events) {
         Ok(api) => api,

@@ -24,7 +24,9 @@ fn azure_python() -> PathBuf {
     if let Some(p) = std::env::var_os("BOSUN_AZURE_PYTHON") {
         return PathBuf::from(p);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     home.join(".cache/bosun/azure-venv/bin/python")
 }
 
@@ -71,13 +73,22 @@ fn start_hub() -> Bosun {
 #[test]
 fn the_azure_device_sdk_works_unmodified() {
     let mut broker = start_hub();
-    let body = json!({"deviceId": "sdk-1", "tags": {"site": "plant-7"}, "desired": {"mode": "idle"}});
-    assert_eq!(broker.api("POST", "/api/devices", Some(&body), &[]).status, 201);
+    let body =
+        json!({"deviceId": "sdk-1", "tags": {"site": "plant-7"}, "desired": {"mode": "idle"}});
+    assert_eq!(
+        broker.api("POST", "/api/devices", Some(&body), &[]).status,
+        201
+    );
 
     let dev = sdk_device(
         &broker,
         "sdk-1",
-        &["--report", r#"{"mode":"running","firmware":{"version":"2.0.1"}}"#, "--telemetry", r#"{"rms":0.31}"#],
+        &[
+            "--report",
+            r#"{"mode":"running","firmware":{"version":"2.0.1"}}"#,
+            "--telemetry",
+            r#"{"rms":0.31}"#,
+        ],
     );
     let twin = dev.wait_event("twin", STEP);
     assert_eq!(twin["twin"]["desired"]["mode"], "idle", "{twin}");
@@ -88,15 +99,26 @@ fn the_azure_device_sdk_works_unmodified() {
     let r = broker.api("PATCH", "/api/devices/sdk-1/twin", Some(&patch), &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(
-        wait_until(STEP, || dev.events("desired").iter().any(|d| d["patch"]["mode"] == "alarm")),
+        wait_until(STEP, || dev
+            .events("desired")
+            .iter()
+            .any(|d| d["patch"]["mode"] == "alarm")),
         "{}",
         dev.dump()
     );
 
     let call = json!({"payload": {"seconds": 30}, "responseTimeoutInSeconds": 15});
-    let r = broker.api("POST", "/api/devices/sdk-1/methods/capture", Some(&call), &[]);
+    let r = broker.api(
+        "POST",
+        "/api/devices/sdk-1/methods/capture",
+        Some(&call),
+        &[],
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json(), json!({"status": 200, "payload": {"echo": {"seconds": 30}}}));
+    assert_eq!(
+        r.json(),
+        json!({"status": 200, "payload": {"echo": {"seconds": 30}}})
+    );
     let method = dev.wait_event("method", STEP);
     assert_eq!(method["name"], "capture");
 

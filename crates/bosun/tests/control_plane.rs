@@ -30,7 +30,10 @@ fn device(broker: &Bosun, id: &str, extra: &[&str]) -> Client {
 
 fn connection_state(broker: &Bosun, id: &str) -> String {
     let r = broker.api("GET", &format!("/api/devices/{id}"), None, &[]);
-    r.json()["connectionState"].as_str().unwrap_or_default().to_owned()
+    r.json()["connectionState"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[test]
@@ -60,25 +63,42 @@ fn twin_methods_c2d_and_queries_work_with_a_plain_mqtt_device() {
     // (The device may first get version 1, its initial desired properties, as a
     // patch: it subscribed before it had acknowledged any.)
     assert!(
-        wait_until(STEP, || dev.events("desired").iter().any(|d| d["version"] == 2)),
+        wait_until(STEP, || dev
+            .events("desired")
+            .iter()
+            .any(|d| d["version"] == 2)),
         "{}",
         dev.dump()
     );
     let desired = dev.events("desired");
     let v2 = desired.iter().find(|d| d["version"] == 2).unwrap();
-    assert_eq!(v2["patch"], json!({"mode": "alarm", "$version": 2}), "{desired:?}");
+    assert_eq!(
+        v2["patch"],
+        json!({"mode": "alarm", "$version": 2}),
+        "{desired:?}"
+    );
 
     let info = broker.api("GET", "/api/devices/pump-1", None, &[]).json();
     assert_eq!(info["firmwareVersion"], "1.2.3", "{info}");
-    let twin = broker.api("GET", "/api/devices/pump-1/twin", None, &[]).json();
+    let twin = broker
+        .api("GET", "/api/devices/pump-1/twin", None, &[])
+        .json();
     assert_eq!(twin["properties"]["reported"]["mode"], "running", "{twin}");
     assert!(twin["properties"]["desired"]["$metadata"]["mode"]["$lastUpdated"].is_string());
 
     // Direct method: the device's answer comes back to the caller.
     let call = json!({"payload": {"rate_hz": 10000}, "responseTimeoutInSeconds": 10});
-    let r = broker.api("POST", "/api/devices/pump-1/methods/capture", Some(&call), &[]);
+    let r = broker.api(
+        "POST",
+        "/api/devices/pump-1/methods/capture",
+        Some(&call),
+        &[],
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json(), json!({"status": 200, "payload": {"echo": {"rate_hz": 10000}}}));
+    assert_eq!(
+        r.json(),
+        json!({"status": 200, "payload": {"echo": {"rate_hz": 10000}}})
+    );
 
     // C2D with application properties, then its feedback.
     let msg = json!({"payload": "hello", "properties": {"k": "v w&x"}});
@@ -90,9 +110,13 @@ fn twin_methods_c2d_and_queries_work_with_a_plain_mqtt_device() {
     assert_eq!(c2d["properties"]["k"], "v w&x", "{c2d}");
     assert_eq!(c2d["properties"]["$.mid"], id.as_str());
     assert!(wait_until(STEP, || {
-        let f = broker.api("GET", "/api/feedback?deviceId=pump-1", None, &[]).json();
+        let f = broker
+            .api("GET", "/api/feedback?deviceId=pump-1", None, &[])
+            .json();
         f["items"].as_array().is_some_and(|items| {
-            items.iter().any(|i| i["messageId"] == id.as_str() && i["outcome"] == "delivered")
+            items
+                .iter()
+                .any(|i| i["messageId"] == id.as_str() && i["outcome"] == "delivered")
         })
     }));
 
@@ -104,18 +128,23 @@ fn twin_methods_c2d_and_queries_work_with_a_plain_mqtt_device() {
     assert_eq!(items[0]["deviceId"], "pump-1");
 
     drop(dev);
-    assert!(wait_until(STEP, || connection_state(&broker, "pump-1") == "disconnected"));
+    assert!(wait_until(STEP, || connection_state(&broker, "pump-1")
+        == "disconnected"));
 }
 
 #[test]
 fn an_offline_device_catches_up_after_a_hub_crash() {
     let mut broker = Bosun::start(&[]);
-    create(&broker, json!({"deviceId": "fan-9", "desired": {"mode": "idle"}}));
+    create(
+        &broker,
+        json!({"deviceId": "fan-9", "desired": {"mode": "idle"}}),
+    );
     let dev = device(&broker, "fan-9", &["--report", r#"{"temp":40}"#]);
     dev.wait_event("twin", STEP);
     dev.wait_event("reported", STEP);
     drop(dev);
-    assert!(wait_until(STEP, || connection_state(&broker, "fan-9") == "disconnected"));
+    assert!(wait_until(STEP, || connection_state(&broker, "fan-9")
+        == "disconnected"));
 
     // While it is away: two desired changes (one deletes a key) and a C2D message.
     for patch in [json!({"a": 1}), json!({"b": 2, "mode": null})] {
@@ -139,7 +168,10 @@ fn an_offline_device_catches_up_after_a_hub_crash() {
     assert_eq!(last["version"], 3, "{desired:?}");
     assert_eq!(last["patch"]["a"], 1);
     assert_eq!(last["patch"]["b"], 2);
-    assert!(last["patch"]["mode"].is_null() && last["patch"].get("mode").is_some(), "{last}");
+    assert!(
+        last["patch"]["mode"].is_null() && last["patch"].get("mode").is_some(),
+        "{last}"
+    );
     let twin = dev.wait_event("twin", STEP);
     assert_eq!(twin["twin"]["reported"]["temp"], 40, "{twin}");
     assert_eq!(twin["twin"]["desired"]["$version"], 3);
@@ -151,7 +183,8 @@ fn bad_requests_get_clear_errors() {
     create(&broker, json!({"deviceId": "d1"}));
     let problem = |r: &common::HttpResponse| {
         assert!(
-            r.header("content-type").is_some_and(|c| c.contains("application/problem+json")),
+            r.header("content-type")
+                .is_some_and(|c| c.contains("application/problem+json")),
             "{:?}",
             r.headers
         );
@@ -161,9 +194,19 @@ fn bad_requests_get_clear_errors() {
     let r = broker.api("GET", "/api/devices/nope/twin", None, &[]);
     assert_eq!(r.status, 404);
     problem(&r);
-    let r = broker.api("POST", "/api/devices", Some(&json!({"deviceId": "a/b"})), &[]);
+    let r = broker.api(
+        "POST",
+        "/api/devices",
+        Some(&json!({"deviceId": "a/b"})),
+        &[],
+    );
     assert_eq!(r.status, 400, "{}", r.body);
-    let r = broker.api("POST", "/api/devices", Some(&json!({"deviceId": "d1"})), &[]);
+    let r = broker.api(
+        "POST",
+        "/api/devices",
+        Some(&json!({"deviceId": "d1"})),
+        &[],
+    );
     assert_eq!(r.status, 409, "{}", r.body);
     let mut deep = json!(1);
     for _ in 0..12 {
@@ -172,8 +215,20 @@ fn bad_requests_get_clear_errors() {
     let deep = json!({"properties": {"desired": deep}});
     let r = broker.api("PATCH", "/api/devices/d1/twin", Some(&deep), &[]);
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(problem(&r)["detail"].as_str().unwrap_or_default().contains("deeper than 10"), "{}", r.body);
-    let r = broker.api("PATCH", "/api/devices/d1/twin", Some(&json!({"properties": {"desired": {"x": 1}}})), &[("If-Match", "\"999\"")]);
+    assert!(
+        problem(&r)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deeper than 10"),
+        "{}",
+        r.body
+    );
+    let r = broker.api(
+        "PATCH",
+        "/api/devices/d1/twin",
+        Some(&json!({"properties": {"desired": {"x": 1}}})),
+        &[("If-Match", "\"999\"")],
+    );
     assert_eq!(r.status, 412, "{}", r.body);
     let call = json!({"payload": {}, "connectTimeoutInSeconds": 0});
     let r = broker.api("POST", "/api/devices/d1/methods/reboot", Some(&call), &[]);
@@ -182,7 +237,10 @@ fn bad_requests_get_clear_errors() {
         broker.http_addr(),
         "POST",
         "/api/devices",
-        &[("Authorization", &format!("Bearer {}", broker.admin_token())), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &format!("Bearer {}", broker.admin_token())),
+            ("Content-Type", "application/json"),
+        ],
         Some("{not json"),
     );
     assert_eq!(r.status, 400, "{}", r.body);
@@ -204,7 +262,12 @@ fn concurrent_if_match_writers_never_lose_an_update() {
                 let etag = r.header("etag").unwrap().to_owned();
                 let n = r.json()["properties"]["desired"]["n"].as_i64().unwrap();
                 let body = json!({"properties": {"desired": {"n": n + 1}}});
-                let r = broker.api("PATCH", "/api/devices/hot/twin", Some(&body), &[("If-Match", &etag)]);
+                let r = broker.api(
+                    "PATCH",
+                    "/api/devices/hot/twin",
+                    Some(&body),
+                    &[("If-Match", &etag)],
+                );
                 match r.status {
                     200 => break,
                     412 => std::thread::sleep(Duration::from_millis(1)),
@@ -229,13 +292,19 @@ fn c2d_feedback_covers_expiry_purge_and_a_full_queue() {
     assert_eq!(short.status, 202, "{}", short.body);
     let stale = short.json()["messageId"].as_str().unwrap().to_owned();
     let outcome_of = |id: &str| {
-        let f = broker.api("GET", "/api/feedback?deviceId=c1", None, &[]).json();
+        let f = broker
+            .api("GET", "/api/feedback?deviceId=c1", None, &[])
+            .json();
         f["items"].as_array().and_then(|items| {
-            items.iter().find(|i| i["messageId"] == id).map(|i| i["outcome"].clone())
+            items
+                .iter()
+                .find(|i| i["messageId"] == id)
+                .map(|i| i["outcome"].clone())
         })
     };
     assert!(
-        wait_until(Duration::from_secs(20), || outcome_of(&stale) == Some(json!("expired"))),
+        wait_until(Duration::from_secs(20), || outcome_of(&stale)
+            == Some(json!("expired"))),
         "{:?}",
         outcome_of(&stale)
     );
@@ -244,8 +313,15 @@ fn c2d_feedback_covers_expiry_purge_and_a_full_queue() {
         assert_eq!(send(json!({"payload": format!("m{i}")})).status, 202);
     }
     let full = send(json!({"payload": "one too many"}));
-    assert!(matches!(full.status, 403 | 429), "{} {}", full.status, full.body);
-    let queued = broker.api("GET", "/api/devices/c1/messages", None, &[]).json();
+    assert!(
+        matches!(full.status, 403 | 429),
+        "{} {}",
+        full.status,
+        full.body
+    );
+    let queued = broker
+        .api("GET", "/api/devices/c1/messages", None, &[])
+        .json();
     let first = queued["items"][0]["messageId"].as_str().unwrap().to_owned();
     let r = broker.api("DELETE", "/api/devices/c1/messages", None, &[]);
     assert_eq!(r.status, 200, "{}", r.body);

@@ -171,7 +171,10 @@ pub(crate) enum ServiceRequest {
     /// Route like a client publish.
     Publish { message: Message },
     /// Close the client's connection with this reason code.
-    Disconnect { client_id: Arc<str>, code: ReasonCode },
+    Disconnect {
+        client_id: Arc<str>,
+        code: ReasonCode,
+    },
 }
 
 /// The service's handle on the broker; cheap to clone.

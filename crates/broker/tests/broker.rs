@@ -353,7 +353,10 @@ async fn compaction_keeps_exactly_the_live_state() {
         !names.iter().any(|n| n == "00000000000000000001.log"),
         "compaction did not remove old segments: {names:?}"
     );
-    assert!(names.iter().any(|n| n.ends_with(".snap")), "no snapshot: {names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with(".snap")),
+        "no snapshot: {names:?}"
+    );
 
     let b = start_small().await;
     let (mut sub, ack) = Client::connect_with(b.local_addr(), c).await;

@@ -82,8 +82,13 @@ async fn consumed_topics_reach_only_the_service_and_tapped_ones_both() {
     assert_eq!(&*got.client_id, "dev1");
     assert_eq!(&*got.topic, "$iothub/twin/GET/?$rid=1");
 
-    dev.publish("devices/dev1/messages/events/", b"t", QoS::AtLeastOnce, false)
-        .await;
+    dev.publish(
+        "devices/dev1/messages/events/",
+        b"t",
+        QoS::AtLeastOnce,
+        false,
+    )
+    .await;
     let tapped = next(&mut events, |e| match e {
         ServiceEvent::Publish(p) => Some(p),
         _ => None,
@@ -93,10 +98,7 @@ async fn consumed_topics_reach_only_the_service_and_tapped_ones_both() {
     // The spy sees the telemetry but never the consumed request.
     let p = spy.expect_publish().await;
     assert_eq!(p.topic, "devices/dev1/messages/events/");
-    assert!(spy
-        .recv_within(Duration::from_millis(300))
-        .await
-        .is_err());
+    assert!(spy.recv_within(Duration::from_millis(300)).await.is_err());
 }
 
 #[tokio::test]
@@ -121,7 +123,10 @@ async fn send_to_uses_the_clients_own_subscription_and_reports_the_ack() {
     })
     .await;
     assert_eq!(receipt, 42);
-    assert!(b.recv_within(Duration::from_millis(300)).await.is_err(), "b saw a's answer");
+    assert!(
+        b.recv_within(Duration::from_millis(300)).await.is_err(),
+        "b saw a's answer"
+    );
 
     let p = publish("devices/b/messages/devicebound/", b"x", QoS::AtLeastOnce);
     let outcome = handle.send_to("b", p.clone(), None).await.unwrap();
@@ -147,7 +152,10 @@ async fn presence_events_carry_the_cause_and_admin_disconnect_closes() {
     let (c, _) = Client::connect(addr, V5, "d1", true).await;
     c.disconnect().await;
     let (id, cause) = disconnected(&mut events).await;
-    assert_eq!((&*id, cause), ("d1", DisconnectCause::Client { will: false }));
+    assert_eq!(
+        (&*id, cause),
+        ("d1", DisconnectCause::Client { will: false })
+    );
 
     let (c, _) = Client::connect(addr, V5, "d2", true).await;
     drop(c);
@@ -157,7 +165,10 @@ async fn presence_events_carry_the_cause_and_admin_disconnect_closes() {
     let (_old, _) = Client::connect(addr, V5, "d3", true).await;
     let (mut new, _) = Client::connect(addr, V5, "d3", true).await;
     let (_, cause) = disconnected(&mut events).await;
-    assert_eq!(cause, DisconnectCause::Closed(ReasonCode::SESSION_TAKEN_OVER));
+    assert_eq!(
+        cause,
+        DisconnectCause::Closed(ReasonCode::SESSION_TAKEN_OVER)
+    );
 
     handle
         .disconnect("d3", ReasonCode::NOT_AUTHORIZED)

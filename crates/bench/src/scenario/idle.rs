@@ -5,8 +5,8 @@
 //! at most 20,000 descriptors and one source address has a limited ephemeral port
 //! range, so the connections are opened by worker processes (this executable re-run
 //! with the hidden `worker` subcommand), 5,000 each, each from its own loopback source
-//! address (127.0.B.2, 127.0.B.3, … with a new block B for every run, so the previous
-//! run's TIME_WAIT ports never collide with the new ones).
+//! address (127.0.B.2, 127.0.B.3, … with a new block B for every run, also across
+//! invocations, so earlier runs' TIME_WAIT ports never collide with the new ones).
 //!
 //! Parent and workers talk over the workers' stdin/stdout: a worker prints `armed` when
 //! it is ready, starts connecting when it reads `go`, prints `ready` once all its
@@ -55,10 +55,7 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings) -> Result<Vec<
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = broker.rss_kib()?;
 
-    // A fresh block of source addresses per run: the previous run's connections linger
-    // in TIME_WAIT on their (source, port) pairs, which makes binding slow, then fail.
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let block = 1 + (RUNS.fetch_add(1, Ordering::Relaxed) % 250) as u8;
+    let block = source_block();
     let mut workers = Vec::new();
     let mut first = 0;
     while first < total {
@@ -95,6 +92,7 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings) -> Result<Vec<
 
     let connected = Arc::new(AtomicUsize::new(0));
     let window = Window::open(broker)?;
+    let idle_before = machine_idle_ticks();
     let start = Instant::now();
     let mut stdins: Vec<ChildStdin> = Vec::new();
     let mut readers = tokio::task::JoinSet::new();
@@ -112,8 +110,9 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings) -> Result<Vec<
             while let Some(line) = lines.next_line().await? {
                 if let Some(n) = line.strip_prefix("progress ") {
                     connected.fetch_add(n.parse().unwrap_or(0), Ordering::Relaxed);
-                } else if line == "ready" {
-                    return Ok(start.elapsed());
+                } else if let Some(cpu) = line.strip_prefix("ready ") {
+                    let cpu_ns: u64 = cpu.trim().parse().context("bad worker CPU time")?;
+                    return Ok((start.elapsed(), cpu_ns));
                 } else if let Some(e) = line.strip_prefix("error ") {
                     bail!("worker failed: {e}");
                 }
@@ -122,11 +121,16 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings) -> Result<Vec<
         });
     }
     let mut elapsed = Duration::ZERO;
+    let mut generator_ns = 0u64;
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut last_print = Instant::now();
     while !readers.is_empty() {
         match tokio::time::timeout(Duration::from_secs(1), readers.join_next()).await {
-            Ok(Some(done)) => elapsed = elapsed.max(done.context("worker reader panicked")??),
+            Ok(Some(done)) => {
+                let (took, cpu_ns) = done.context("worker reader panicked")??;
+                elapsed = elapsed.max(took);
+                generator_ns += cpu_ns;
+            }
             Ok(None) => break,
             Err(_) => {}
         }
@@ -145,6 +149,7 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings) -> Result<Vec<
         }
     }
     let cpu = window.cpu_spent(broker)?;
+    let idle_ticks = machine_idle_ticks().saturating_sub(idle_before);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = broker.rss_kib()?;
     broker.check_alive()?;
@@ -174,6 +179,21 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings) -> Result<Vec<
             cpu * 1e6 / n,
         ),
         metric(
+            "generator CPU per connection",
+            "µs",
+            Better::Lower,
+            generator_ns as f64 / 1e3 / n,
+        ),
+        metric(
+            "machine idle during connect",
+            "%",
+            Better::Lower,
+            super::percent(
+                idle_ticks as f64 / crate::peer::clock_ticks()? as f64,
+                elapsed.as_secs_f64() * cpus() as f64,
+            ),
+        ),
+        metric(
             "RSS before",
             "MiB",
             Better::Lower,
@@ -201,6 +221,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<()> {
         count,
         first,
     } = args;
+    let cpu_at_go = own_cpu_ns();
     let done = Arc::new(AtomicUsize::new(0));
     let ticker = {
         let done = Arc::clone(&done);
@@ -236,10 +257,65 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<()> {
         }
     };
     ticker.abort();
-    println!("ready");
+    // The generator's own CPU for the handshakes, so a run can show whether the load
+    // generator (and not the broker) was what limited the rate.
+    println!("ready {}", own_cpu_ns().saturating_sub(cpu_at_go));
     while stdin_line().await.is_some() {}
     drop(clients);
     Ok(())
+}
+
+/// A fresh block B of source addresses 127.0.B.x for this run. The previous runs'
+/// connections linger in TIME_WAIT (60 s) on their (source, port) pairs, and binding
+/// next to thousands of them is slow: measured, the generator's CPU per connection went
+/// from ~21 µs to ~500 µs and both brokers' rates fell tenfold. A counter alone restarts
+/// at the same block in every invocation, so the first block comes from the clock
+/// (seconds modulo 250): an invocation uses one block per run and each run takes over a
+/// second, so the next invocation starts past the blocks of the previous one, and a
+/// block comes back only after 250 s, long after its TIME_WAIT ended.
+fn source_block() -> u8 {
+    static FIRST: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let first = *FIRST.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as usize)
+    });
+    1 + ((first + RUNS.fetch_add(1, Ordering::Relaxed)) % 250) as u8
+}
+
+/// CPU time used so far by all threads of this process, in nanoseconds (the first
+/// field of each thread's `schedstat`: time on a CPU, user and kernel).
+fn own_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Idle plus I/O-wait time of all CPUs so far, in clock ticks (`/proc/stat`).
+fn machine_idle_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0;
+    };
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0)
+}
+
+/// CPUs this machine has.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// One line from stdin, `None` at end of input (read on a blocking thread).

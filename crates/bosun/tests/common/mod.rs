@@ -514,7 +514,10 @@ impl HttpResponse {
 
     /// The body as JSON (chunked framing removed); `Null` when empty or not JSON.
     pub(crate) fn json(&self) -> serde_json::Value {
-        let body = if self.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let body = if self
+            .header("transfer-encoding")
+            .is_some_and(|v| v.contains("chunked"))
+        {
             dechunk(&self.body)
         } else {
             self.body.clone()
@@ -528,7 +531,9 @@ fn dechunk(raw: &str) -> String {
     let mut out = String::new();
     let mut rest = raw;
     while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || tail.len() < n {
             break;
         }
@@ -557,7 +562,10 @@ impl Bosun {
         extra: &[(&str, &str)],
     ) -> HttpResponse {
         let auth = format!("Bearer {}", self.admin_token());
-        let mut headers = vec![("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let mut headers = vec![
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
         headers.extend_from_slice(extra);
         let text = body.map(|b| b.to_string());
         http_request(self.http, method, path, &headers, text.as_deref())

@@ -342,9 +342,7 @@ impl Router {
                 expiry,
                 qos2_pending,
                 cause,
-            } => {
-                self.on_disconnected(session, conn, publish_will, expiry, qos2_pending, cause)
-            }
+            } => self.on_disconnected(session, conn, publish_will, expiry, qos2_pending, cause),
             Request::Service(request) => self.on_service(*request),
             Request::Shutdown { .. } => {}
         }

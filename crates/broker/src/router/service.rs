@@ -9,8 +9,8 @@ use super::session::Delivery;
 use super::{Acker, Router, SessionId};
 use crate::message::Message;
 use crate::outbox::Outbound;
-use crate::service::{DisconnectCause, Interest, SendOutcome, ServiceEvent, ServicePublish};
 use crate::service::ServiceRequest;
+use crate::service::{DisconnectCause, Interest, SendOutcome, ServiceEvent, ServicePublish};
 
 impl Router {
     /// Hands an event to the service without ever waiting for it; counted when dropped.
@@ -86,7 +86,12 @@ impl Router {
     }
 
     /// Tells the service which filters a client now holds.
-    pub(super) fn emit_subscribed(&self, session: SessionId, subscribe: &Subscribe, granted: &[bool]) {
+    pub(super) fn emit_subscribed(
+        &self,
+        session: SessionId,
+        subscribe: &Subscribe,
+        granted: &[bool],
+    ) {
         if self.service.is_none() {
             return;
         }
@@ -140,7 +145,12 @@ impl Router {
 
     /// Delivers to one connected client through its own (non-shared) subscriptions that
     /// match the topic, at the highest QoS they grant, capped by the message's.
-    fn send_to(&mut self, client_id: &str, mut message: Message, receipt: Option<u64>) -> SendOutcome {
+    fn send_to(
+        &mut self,
+        client_id: &str,
+        mut message: Message,
+        receipt: Option<u64>,
+    ) -> SendOutcome {
         let Some(&session_id) = self.ids.get(client_id) else {
             return SendOutcome::NotConnected;
         };

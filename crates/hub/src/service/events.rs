@@ -26,7 +26,9 @@ impl Hub {
             ServiceEvent::Connected { client_id, .. } => {
                 // The connect itself is activity (`set_connection` records it).
                 let now = now_ms();
-                self.volatile().activity_written.insert(client_id.to_string(), now);
+                self.volatile()
+                    .activity_written
+                    .insert(client_id.to_string(), now);
                 self.presence(&client_id, ConnectionState::Connected, "connected")
                     .await;
                 self.inner.arrivals.notify_waiters();
@@ -101,7 +103,10 @@ impl Hub {
         let now = now_ms();
         {
             let mut state = self.volatile();
-            let last = state.activity_written.entry(device.to_string()).or_insert(0);
+            let last = state
+                .activity_written
+                .entry(device.to_string())
+                .or_insert(0);
             if now - *last < super::ACTIVITY_RESOLUTION_MS {
                 return;
             }

@@ -28,8 +28,11 @@ pub struct GroupInfo {
 impl Hub {
     /// Defines (or redefines) a group; the condition is checked now, not at first use.
     pub async fn put_group(&self, name: &str, condition: &str) -> Result<GroupInfo, HubError> {
-        super::registry::validate_id(name)
-            .map_err(|_| HubError::Invalid(format!("group name {name:?} is not a valid name (same rules as device ids)")))?;
+        super::registry::validate_id(name).map_err(|_| {
+            HubError::Invalid(format!(
+                "group name {name:?} is not a valid name (same rules as device ids)"
+            ))
+        })?;
         parse_condition(condition)?;
         let group = Group {
             name: name.to_string(),

@@ -86,7 +86,12 @@ mod tests {
         store.put_group(&group("b", "tags.site = 'x'")).unwrap();
         store.put_group(&group("a", "status = 'enabled'")).unwrap();
         store.put_group(&group("b", "tags.site = 'y'")).unwrap();
-        let names: Vec<String> = store.groups().unwrap().into_iter().map(|g| g.name).collect();
+        let names: Vec<String> = store
+            .groups()
+            .unwrap()
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(store.group("b").unwrap().condition, "tags.site = 'y'");
         store.delete_group("a").unwrap();

@@ -1,0 +1,88 @@
+//! Operator commands that talk to a running hub over its REST API:
+//! `bosun device|twin|method|c2d|events …`.
+//!
+//! Each command group keeps its clap arguments, `--help` examples and output next to
+//! the code that runs it (the top-level `cli.rs` only names the groups), so adding a
+//! verb touches one file.
+//!
+//! Layout:
+//! - `client`: blocking HTTP/1.1 over `TcpStream`: requests, responses, chunked bodies.
+//! - `sse`: the `text/event-stream` format, for `events tail`.
+//! - `api`: address and token resolution, JSON calls, problem documents as errors.
+//! - `table`: human output (aligned tables, `name: value` lines).
+//! - `device`, `twin`, `method`, `c2d`, `events`: one command group per file.
+//!
+//! Exit codes: 0 ok, 1 failure (the API's problem title and detail on stderr), 2 usage
+//! (clap, including flag values that do not parse, such as bad JSON).
+
+pub(crate) mod api;
+pub(crate) mod c2d;
+pub(crate) mod client;
+pub(crate) mod device;
+pub(crate) mod events;
+pub(crate) mod method;
+pub(crate) mod sse;
+pub(crate) mod table;
+pub(crate) mod twin;
+
+use std::io::{self, Write};
+
+use clap::ValueEnum;
+use serde_json::Value;
+
+/// Writes `text` to stdout. A closed stdout (`bosun … | head`) is not a failure: the
+/// reader has what it wanted.
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// `KEY=VALUE` (the value may contain `=`), for `--tag` and `--property`.
+pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// Any JSON value, for `--payload`.
+pub(crate) fn parse_json(s: &str) -> Result<Value, String> {
+    serde_json::from_str(s).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// A JSON object, for `--desired` and `--tags`.
+pub(crate) fn parse_json_object(s: &str) -> Result<Value, String> {
+    match parse_json(s)? {
+        value @ Value::Object(_) => Ok(value),
+        _ => Err("expected a JSON object, like '{\"mode\":\"alarm\"}'".to_owned()),
+    }
+}
+
+/// The command-line (and wire) name of a clap value.
+pub(crate) fn value_name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_values() {
+        assert_eq!(parse_key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(parse_key_value("a="), Ok(("a".into(), String::new())));
+        assert!(parse_key_value("=b").is_err());
+        assert!(parse_key_value("ab").is_err());
+        assert!(parse_json("{").is_err());
+        assert_eq!(parse_json("\"x\""), Ok(Value::from("x")));
+        assert!(parse_json_object("[1]").is_err());
+        assert!(parse_json_object("{\"a\":1}").is_ok());
+        assert_eq!(value_name(device::AuthKind::X509), "x509");
+    }
+}
