@@ -4,8 +4,8 @@
 //! - `read-only`: every `GET`, `POST /api/query` (a read with a body) and the event
 //!   stream. For dashboards and monitoring.
 //! - `operator`: also creates and updates devices (including enable/disable), patches
-//!   twins, invokes direct methods, sends and purges cloud-to-device messages. Day-to-day
-//!   fleet work, all of it reversible or transient.
+//!   twins, invokes direct methods, sends and purges cloud-to-device messages, defines
+//!   and deletes device groups. Day-to-day fleet work, all of it reversible or transient.
 //! - `admin`: also deletes devices (which drops their twin and queue for good) and
 //!   creates tokens (which hands out access).
 //!

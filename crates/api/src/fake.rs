@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use hub::service::{
     C2dMessage, C2dOutcome, C2dSend, ConnectionState, DeviceInfo, DeviceQuery, DeviceStatus,
-    DeviceUpdate, Event, Feedback, HubError, MethodCall, MethodResponse, NewDevice, Page, TwinView,
+    DeviceUpdate, Event, Feedback, GroupInfo, HubError, MethodCall, MethodResponse, NewDevice,
+    Page, TwinView,
 };
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -53,6 +54,10 @@ pub(crate) struct State {
     pub(crate) last_feedback: Option<(Option<String>, i64, usize)>,
     /// Last `query` arguments.
     pub(crate) last_query: Option<(String, Option<String>, usize)>,
+    /// Device groups by name.
+    groups: BTreeMap<String, GroupInfo>,
+    /// Last `group_devices` arguments.
+    pub(crate) last_group_devices: Option<(String, Option<String>, usize)>,
 }
 
 impl Fake {
@@ -379,6 +384,106 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Device groups. The fake understands a small part of the query language: `path =
+/// 'text'` clauses joined by `AND`, where a path names a twin member (`tags.site`) or
+/// `status`/`connectionState`. Anything else is refused with the clause's position,
+/// the way the hub reports a bad condition.
+impl Fake {
+    fn define_group(&self, name: &str, condition: &str) -> Result<GroupInfo, HubError> {
+        if name.is_empty() || name.len() > 128 || name.contains('/') {
+            return Err(HubError::Invalid(format!("bad group name {name:?}")));
+        }
+        clauses(condition)?;
+        let info = GroupInfo {
+            name: name.to_owned(),
+            condition: condition.to_owned(),
+            created_time: hub::twin::rfc3339(NOW_MS),
+        };
+        self.state().groups.insert(name.to_owned(), info.clone());
+        Ok(info)
+    }
+
+    fn get_group(&self, name: &str) -> Result<GroupInfo, HubError> {
+        self.state()
+            .groups
+            .get(name)
+            .cloned()
+            .ok_or_else(|| HubError::NotFound(format!("group {name}")))
+    }
+
+    fn all_groups(&self) -> Vec<GroupInfo> {
+        self.state().groups.values().cloned().collect()
+    }
+
+    fn remove_group(&self, name: &str) -> Result<(), HubError> {
+        self.state()
+            .groups
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| HubError::NotFound(format!("group {name}")))
+    }
+
+    fn members(
+        &self,
+        name: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Value>, HubError> {
+        let group = self.get_group(name)?;
+        let wanted = clauses(&group.condition)?;
+        let mut state = self.state();
+        state.last_group_devices = Some((name.to_owned(), after.clone(), limit));
+        let members: Vec<Value> = state
+            .devices
+            .values()
+            .filter(|d| after.as_ref().is_none_or(|a| &d.device_id > a))
+            .filter_map(|d| {
+                let mut doc = state.twins.get(&d.device_id)?.0.clone();
+                doc["status"] = json!(d.status);
+                doc["connectionState"] = json!(d.connection_state);
+                let pointer = |path: &str| format!("/{}", path.replace('.', "/"));
+                wanted
+                    .iter()
+                    .all(|(path, value)| {
+                        doc.pointer(&pointer(path)).and_then(Value::as_str) == Some(value)
+                    })
+                    .then(|| {
+                        json!({
+                            "deviceId": d.device_id,
+                            "status": d.status,
+                            "connectionState": d.connection_state,
+                        })
+                    })
+            })
+            .collect();
+        Ok(paged(members, limit, |m| {
+            m["deviceId"].as_str().unwrap_or_default().to_owned()
+        }))
+    }
+}
+
+/// The fake's condition language: `path = 'text'` clauses joined by ` AND `.
+fn clauses(condition: &str) -> Result<Vec<(String, String)>, HubError> {
+    const AND: &str = " AND ";
+    let mut out = Vec::new();
+    let mut at = 0;
+    for clause in condition.split(AND) {
+        let parsed = clause.split_once('=').and_then(|(path, value)| {
+            let path = path.trim();
+            let value = value.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+            (!path.is_empty()).then(|| (path.to_owned(), value.to_owned()))
+        });
+        let Some(parsed) = parsed else {
+            return Err(HubError::Invalid(format!(
+                "group condition, at {at}: expected path = 'text'"
+            )));
+        };
+        out.push(parsed);
+        at += clause.len() + AND.len();
+    }
+    Ok(out)
+}
+
 impl ControlPlane for Fake {
     fn create_device(
         &self,
@@ -459,5 +564,29 @@ impl ControlPlane for Fake {
     }
     fn events(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+    fn put_group(
+        &self,
+        name: &str,
+        condition: &str,
+    ) -> impl Future<Output = Result<GroupInfo, HubError>> + Send {
+        ready(self.define_group(name, condition))
+    }
+    fn group(&self, name: &str) -> impl Future<Output = Result<GroupInfo, HubError>> + Send {
+        ready(self.get_group(name))
+    }
+    fn groups(&self) -> impl Future<Output = Result<Vec<GroupInfo>, HubError>> + Send {
+        ready(Ok(self.all_groups()))
+    }
+    fn delete_group(&self, name: &str) -> impl Future<Output = Result<(), HubError>> + Send {
+        ready(self.remove_group(name))
+    }
+    fn group_devices(
+        &self,
+        name: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<Value>, HubError>> + Send {
+        ready(self.members(name, after, limit))
     }
 }

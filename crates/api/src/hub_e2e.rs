@@ -194,3 +194,100 @@ async fn events_stream_device_changes() {
     let text = String::from_utf8_lossy(&frame);
     assert!(text.starts_with("event: deviceCreated\n"), "{text}");
 }
+
+#[tokio::test]
+async fn group_membership_follows_twin_tags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hub, _broker) = start_hub(dir.path()).await;
+    let c = Client::with_hub(hub);
+    for (id, site) in [("g-1", "x"), ("g-2", "y"), ("g-3", "x")] {
+        let r = c
+            .call(
+                "POST",
+                "/api/devices",
+                Some(&json!({"deviceId": id, "tags": {"site": site}})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let put = c
+        .send_raw(
+            "PUT",
+            "/api/groups/site-x",
+            Some(&c.operator),
+            Some(&json!({"condition": "tags.site = 'x'"})),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    assert_eq!(put.json["condition"], "tags.site = 'x'");
+    let members = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|d| d["deviceId"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = c.call("GET", "/api/groups/site-x/devices", None).await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    assert_eq!(members(&before.json), ["g-1", "g-3"]);
+    assert_eq!(before.json["items"][0]["status"], "enabled");
+    assert_eq!(before.json["items"][0]["connectionState"], "disconnected");
+
+    let moved = c
+        .call(
+            "PATCH",
+            "/api/devices/g-2/twin",
+            Some(&json!({"tags": {"site": "x"}})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    c.call(
+        "PATCH",
+        "/api/devices/g-1/twin",
+        Some(&json!({"tags": {"site": null}})),
+    )
+    .await;
+    let first = c
+        .call("GET", "/api/groups/site-x/devices?limit=1", None)
+        .await;
+    assert_eq!(members(&first.json), ["g-2"]);
+    let token = first.json["continuation"].as_str().expect("a second page");
+    let second = c
+        .call(
+            "GET",
+            &format!("/api/groups/site-x/devices?limit=1&continuation={token}"),
+            None,
+        )
+        .await;
+    assert_eq!(members(&second.json), ["g-3"]);
+
+    let listed = c.call("GET", "/api/groups", None).await;
+    assert_eq!(listed.json["items"][0]["name"], "site-x", "{}", listed.text);
+    let bad = c
+        .call(
+            "PUT",
+            "/api/groups/broken",
+            Some(&json!({"condition": "tags.site = "})),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(
+        bad.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("at 12")),
+        "{}",
+        bad.text
+    );
+    assert_eq!(
+        c.call("DELETE", "/api/groups/site-x", None).await.status,
+        204
+    );
+    let gone = c.call("GET", "/api/groups/site-x/devices", None).await;
+    assert_eq!(gone.status, 404, "{}", gone.text);
+    assert_eq!(gone.json["type"], "urn:bosun:problem:group-not-found");
+    assert_eq!(c.call("GET", "/api/devices/g-2", None).await.status, 200);
+}

@@ -10,6 +10,7 @@
 //!   schemas, handler). The router, the per-operation checks and the OpenAPI document
 //!   are all built from it, so they cannot drift apart.
 //! - `devices`, `twins`, `methods`, `messages`, `events`: handlers, one file per resource.
+//! - `groups`: device groups (named twin-query conditions) and their current members.
 //! - `openapi`: renders the table as an OpenAPI 3.0 document; `schema` has the bodies.
 //! - `problem`: RFC 9457 problem details; every error leaves through it.
 //! - `auth`: bearer tokens checked against the table's role; `tokens`: the token file.
@@ -29,6 +30,7 @@ mod control;
 mod devices;
 mod events;
 mod extract;
+mod groups;
 mod messages;
 mod methods;
 mod openapi;

@@ -15,12 +15,12 @@ const SECURITY_SCHEME: &str = "bearerToken";
 
 /// What `info.description` says: the conventions every operation shares.
 const DESCRIPTION: &str = "\
-bosun's control plane: device registry, twins, direct methods, cloud-to-device messages \
-and device events.\n\n\
+bosun's control plane: device registry, twins, device groups, direct methods, \
+cloud-to-device messages and device events.\n\n\
 Authentication: `Authorization: Bearer TOKEN`. Roles: `read-only` (reads, queries, \
 events), `operator` (also creates/updates devices, patches twins, invokes methods, sends \
-and purges messages), `admin` (also deletes devices and creates tokens). The role each \
-operation needs is in `x-bosun-role`.\n\n\
+and purges messages, defines and deletes groups), `admin` (also deletes devices and \
+creates tokens). The role each operation needs is in `x-bosun-role`.\n\n\
 Errors are `application/problem+json` (RFC 9457). Listings return `{items, continuation}`; \
 pass `continuation` back for the next page.";
 

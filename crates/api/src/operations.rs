@@ -8,7 +8,7 @@
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use crate::auth::{self, Access, Role};
-use crate::{devices, events, messages, methods, openapi, twins, ApiState, ControlPlane};
+use crate::{devices, events, groups, messages, methods, openapi, twins, ApiState, ControlPlane};
 
 /// HTTP methods the API uses; an enum (not `Method`) so that turning it into a
 /// [`MethodFilter`] cannot fail.
@@ -20,6 +20,8 @@ pub(crate) enum Verb {
     Post,
     /// PATCH
     Patch,
+    /// PUT
+    Put,
     /// DELETE
     Delete,
 }
@@ -31,6 +33,7 @@ impl Verb {
             Verb::Get => MethodFilter::GET,
             Verb::Post => MethodFilter::POST,
             Verb::Patch => MethodFilter::PATCH,
+            Verb::Put => MethodFilter::PUT,
             Verb::Delete => MethodFilter::DELETE,
         }
     }
@@ -41,6 +44,7 @@ impl Verb {
             Verb::Get => "GET",
             Verb::Post => "POST",
             Verb::Patch => "PATCH",
+            Verb::Put => "PUT",
             Verb::Delete => "DELETE",
         }
     }
@@ -156,6 +160,7 @@ pub(crate) const MAX_LIMIT: usize = 1000;
 
 const DEVICE_ID: Param = Param::path("id", "Device id.");
 const METHOD_NAME: Param = Param::path("name", "Direct method name.");
+const GROUP_NAME: Param = Param::path("name", "Device group name.");
 const LIMIT: Param = Param::query(
     "limit",
     Kind::Integer {
@@ -363,6 +368,83 @@ pub(crate) fn table<H: ControlPlane>() -> Vec<Operation<H>> {
             response_headers: &[],
             errors: &[503],
             route: |m| on(m, twins::query::<H>),
+        },
+        Operation {
+            verb: Verb::Put,
+            path: "/api/groups/{name}",
+            id: "putGroup",
+            tag: "groups",
+            summary: "Define a device group by a twin-query condition, or replace its \
+                      condition.",
+            access: Access::Role(Role::Operator),
+            params: &[GROUP_NAME],
+            request: Some("GroupCondition"),
+            status: 200,
+            response: Body::Json("GroupInfo"),
+            response_headers: &[],
+            errors: &[503],
+            route: |m| on(m, groups::put::<H>),
+        },
+        Operation {
+            verb: Verb::Get,
+            path: "/api/groups",
+            id: "listGroups",
+            tag: "groups",
+            summary: "Every device group, by name.",
+            access: Access::Role(Role::ReadOnly),
+            params: &[],
+            request: None,
+            status: 200,
+            response: Body::Json("GroupList"),
+            response_headers: &[],
+            errors: &[503],
+            route: |m| on(m, groups::list::<H>),
+        },
+        Operation {
+            verb: Verb::Get,
+            path: "/api/groups/{name}",
+            id: "getGroup",
+            tag: "groups",
+            summary: "One device group's definition.",
+            access: Access::Role(Role::ReadOnly),
+            params: &[GROUP_NAME],
+            request: None,
+            status: 200,
+            response: Body::Json("GroupInfo"),
+            response_headers: &[],
+            errors: &[404, 503],
+            route: |m| on(m, groups::get::<H>),
+        },
+        Operation {
+            verb: Verb::Delete,
+            path: "/api/groups/{name}",
+            id: "deleteGroup",
+            tag: "groups",
+            summary: "Delete a device group (its devices are untouched).",
+            access: Access::Role(Role::Operator),
+            params: &[GROUP_NAME],
+            request: None,
+            status: 204,
+            response: Body::Empty,
+            response_headers: &[],
+            errors: &[404, 503],
+            route: |m| on(m, groups::delete::<H>),
+        },
+        Operation {
+            verb: Verb::Get,
+            path: "/api/groups/{name}/devices",
+            id: "listGroupDevices",
+            tag: "groups",
+            summary: "The devices that match a group's condition now, one page at a time \
+                      (ordered by id).",
+            access: Access::Role(Role::ReadOnly),
+            params: &[GROUP_NAME, LIMIT, CONTINUATION],
+            request: None,
+            status: 200,
+            response: Body::Json("GroupPage"),
+            response_headers: &[],
+            errors: &[404, 503],
+            route: |m| on(m, groups::devices::<H>),
         },
         Operation {
             verb: Verb::Post,

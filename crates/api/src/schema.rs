@@ -177,6 +177,62 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
         ),
         ("DevicePage", page("DeviceInfo")),
         (
+            "GroupCondition",
+            object(
+                "A device group's definition.",
+                &[(
+                    "condition",
+                    string(
+                        "The WHERE part of a twin query, e.g. tags.site = 'plant-7' AND \
+                         properties.reported.mode = 'alarm'.",
+                    ),
+                )],
+                &["condition"],
+            ),
+        ),
+        (
+            "GroupInfo",
+            object(
+                "A device group: the devices whose twins match its condition, now.",
+                &[
+                    (
+                        "name",
+                        string("Group name (the same characters as a device id)."),
+                    ),
+                    ("condition", string("The WHERE part of a twin query.")),
+                    ("createdTime", time("When it was last defined.", false)),
+                ],
+                &["name", "condition", "createdTime"],
+            ),
+        ),
+        (
+            "GroupList",
+            object(
+                "Every device group, by name.",
+                &[("items", array_of("GroupInfo"))],
+                &["items"],
+            ),
+        ),
+        (
+            "GroupMember",
+            object(
+                "A device that matches a group's condition.",
+                &[
+                    ("deviceId", string("Device id.")),
+                    ("status", status()),
+                    (
+                        "connectionState",
+                        one_of(
+                            &["connected", "disconnected"],
+                            "Last known connection state.",
+                        ),
+                    ),
+                ],
+                &["deviceId", "status", "connectionState"],
+            ),
+        ),
+        ("GroupPage", page("GroupMember")),
+        (
             "Twin",
             free_object(
                 "The service view of a twin (Azure IoT Hub shape): deviceId, etag, version, \

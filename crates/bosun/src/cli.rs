@@ -1,9 +1,9 @@
 //! The command line: every subcommand, flag and `--help` example lives here.
 //!
 //! This module only describes the command line (clap derive); it does not act on it.
-//! The operator commands that call the REST API (`device`, `twin`, `method`, `c2d`,
-//! `events`) keep their flags and examples beside their code in `ops/`; they are named
-//! here. `main.rs` dispatches, `config.rs` layers the flags over file and environment, and
+//! The operator commands that call the REST API (`device`, `twin`, `group`, `method`,
+//! `c2d`, `events`) keep their flags and examples beside their code in `ops/`; they are
+//! named here. `main.rs` dispatches, `config.rs` layers the flags over file and environment, and
 //! `serve.rs` runs the server. Flags that also exist as configuration keys are `Option`s
 //! so that "not given" can be told apart from "given with the default value".
 
@@ -86,6 +86,9 @@ pub(crate) enum Command {
     /// Read and patch device twins, run twin queries.
     #[command(after_help = ops::twin::EXAMPLES, subcommand_required = true)]
     Twin(ops::twin::TwinArgs),
+    /// Define device groups by twin-query conditions and list their devices.
+    #[command(after_help = ops::group::EXAMPLES, subcommand_required = true)]
+    Group(ops::group::GroupArgs),
     /// Call direct methods on devices.
     #[command(after_help = ops::method::EXAMPLES, subcommand_required = true)]
     Method(ops::method::MethodArgs),

@@ -8,7 +8,8 @@
 //! - `control`: opens the control-plane store and starts the hub and its REST API.
 //! - `http`: `/metrics`, `/healthz` and the REST API.
 //! - `logging`: the stderr `tracing` subscriber.
-//! - `ops`: operator commands (`device`, `twin`, `method`, `c2d`, `events`) over the REST API.
+//! - `ops`: operator commands (`device`, `twin`, `group`, `method`, `c2d`, `events`) over
+//!   the REST API.
 //! - `trim`: returns freed heap to the OS when the broker goes quiet.
 
 mod cli;
@@ -46,6 +47,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         } => config::show(args),
         Command::Device(args) => ops::device::run(args),
         Command::Twin(args) => ops::twin::run(args),
+        Command::Group(args) => ops::group::run(args),
         Command::Method(args) => ops::method::run(args),
         Command::C2d(args) => ops::c2d::run(args),
         Command::Events(args) => ops::events::run(args),

@@ -4,6 +4,8 @@
 //! - `listener`: accepts TCP connections under a connection limit, one task each
 //!   (MQTT and MQTT over TLS share the limit).
 //! - `tls`: the TLS certificate: the operator's files or a local CA, hot reload.
+//! - [`auth`]: the authentication and authorization hooks (who a client is, what it
+//!   may publish and subscribe to) an embedder plugs in.
 //! - `connection`: one task per client: CONNECT checks, bytes to packets (via `mqtt`),
 //!   keep-alive, the inbound half of the protocol, writing the outbox to the socket.
 //! - `router`: one task owning all routing state: sessions, subscriptions, retained
@@ -18,6 +20,7 @@
 //! - [`service`]: how an in-process service (the control plane) hooks into routing.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 mod connection;
 mod listener;

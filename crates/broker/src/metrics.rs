@@ -91,6 +91,49 @@ impl Histogram {
     }
 }
 
+/// Counts by a reason label fixed in code (`&'static str`), for refusals whose reasons
+/// come from a pluggable authenticator. A short vector behind a mutex: refusals are
+/// rare next to messages, and the label set is small and bounded by the code (past
+/// [`MAX_REASONS`] distinct labels, the rest are counted as `other`).
+#[derive(Default, Debug)]
+pub struct ReasonCounts(std::sync::Mutex<Vec<(&'static str, u64)>>);
+
+/// Distinct reason labels kept before new ones are folded into `other`.
+const MAX_REASONS: usize = 32;
+
+impl ReasonCounts {
+    /// Adds one to `reason`.
+    pub fn inc(&self, reason: &'static str) {
+        let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let label = if counts.len() >= MAX_REASONS && !counts.iter().any(|(r, _)| *r == reason) {
+            "other"
+        } else {
+            reason
+        };
+        match counts.iter_mut().find(|(r, _)| *r == label) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((label, 1)),
+        }
+    }
+
+    /// The count for `reason` (0 if never seen).
+    pub fn get(&self, reason: &str) -> u64 {
+        let counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        counts.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n)
+    }
+
+    /// Every label with its count, sorted by label (stable output for scrapers).
+    fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        counts.sort_unstable();
+        counts
+    }
+}
+
 /// Per-QoS counters, indexed by QoS level.
 pub type PerQos = [Counter; 3];
 
@@ -103,6 +146,13 @@ pub struct Metrics {
     pub connections_total: Counter,
     /// Connections refused at CONNECT (bad credentials, bad packet…).
     pub connects_refused: Counter,
+    /// CONNECTs refused by authentication, by reason (`bad signature`, `unknown
+    /// device`, `device disabled`, …).
+    pub auth_refusals: ReasonCounts,
+    /// PUBLISH topics an identity was not allowed to publish to.
+    pub acl_denied_publish: Counter,
+    /// SUBSCRIBE filters an identity was not allowed to subscribe to.
+    pub acl_denied_subscribe: Counter,
     /// Connections closed for a protocol violation.
     pub protocol_errors: Counter,
     /// TLS handshakes that failed or timed out (bad client, untrusted certificate, scan).
@@ -178,6 +228,23 @@ impl Metrics {
             "CONNECTs refused.",
             self.connects_refused.get(),
         );
+        let _ = writeln!(out, "# HELP bosun_auth_refusals_total CONNECTs refused by authentication, by reason.\n# TYPE bosun_auth_refusals_total counter");
+        for (reason, n) in self.auth_refusals.snapshot() {
+            // Labels come from the code, but escape anyway: the format must stay valid.
+            let reason = reason.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(out, "bosun_auth_refusals_total{{reason=\"{reason}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP bosun_acl_denied_total Requests denied by authorization, by action.\n# TYPE bosun_acl_denied_total counter");
+        for (action, c) in [
+            ("publish", &self.acl_denied_publish),
+            ("subscribe", &self.acl_denied_subscribe),
+        ] {
+            let _ = writeln!(
+                out,
+                "bosun_acl_denied_total{{action=\"{action}\"}} {}",
+                c.get()
+            );
+        }
         counter(
             &mut out,
             "bosun_mqtt_protocol_errors_total",

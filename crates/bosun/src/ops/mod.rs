@@ -1,5 +1,5 @@
 //! Operator commands that talk to a running hub over its REST API:
-//! `bosun device|twin|method|c2d|events …`.
+//! `bosun device|twin|group|method|c2d|events …`.
 //!
 //! Each command group keeps its clap arguments, `--help` examples and output next to
 //! the code that runs it (the top-level `cli.rs` only names the groups), so adding a
@@ -10,7 +10,7 @@
 //! - `sse`: the `text/event-stream` format, for `events tail`.
 //! - `api`: address and token resolution, JSON calls, problem documents as errors.
 //! - `table`: human output (aligned tables, `name: value` lines).
-//! - `device`, `twin`, `method`, `c2d`, `events`: one command group per file.
+//! - `device`, `twin`, `group`, `method`, `c2d`, `events`: one command group per file.
 //!
 //! Exit codes: 0 ok, 1 failure (the API's problem title and detail on stderr), 2 usage
 //! (clap, including flag values that do not parse, such as bad JSON).
@@ -20,6 +20,7 @@ pub(crate) mod c2d;
 pub(crate) mod client;
 pub(crate) mod device;
 pub(crate) mod events;
+pub(crate) mod group;
 pub(crate) mod method;
 pub(crate) mod sse;
 pub(crate) mod table;

@@ -211,6 +211,12 @@ pub(crate) struct Router {
     timer_seq: u64,
     /// Log size right after the last compaction, to compact only when it has grown.
     log_size_after_compact: u64,
+    /// Bytes this router has appended since the log was `log_size_after_compact` (or
+    /// since start). The log's own size is published by its writer after each batch
+    /// and so trails the appends; without this, the batch that carries the last
+    /// appends of a burst can see a stale size, and with nothing arriving after it,
+    /// the compaction it should have started never runs.
+    appended_since_compact: u64,
     /// A snapshot was handed to the log and is not applied yet.
     compaction_pending: Arc<AtomicBool>,
     /// Estimate of the records a snapshot would hold now (sessions, subscriptions,
@@ -247,6 +253,7 @@ impl Router {
             timers: BTreeMap::new(),
             timer_seq: 0,
             log_size_after_compact: 0,
+            appended_since_compact: 0,
             compaction_pending: Arc::new(AtomicBool::new(false)),
             live_records: 0,
             deliveries_in_batch: 0,
@@ -367,7 +374,9 @@ impl Router {
             Record::Session { .. } | Record::Subscribe { .. } => self.live_records += 1,
             Record::SessionEnd { .. } => {}
         }
-        self.log.append(record.encode(), done);
+        let bytes = record.encode();
+        self.appended_since_compact += bytes.len() as u64;
+        self.log.append(bytes, done);
     }
 
     fn add_timer(&mut self, at: Instant, timer: Timer) -> (Instant, u64) {

@@ -177,7 +177,10 @@ impl Router {
         if self.compaction_pending.load(Ordering::Acquire) {
             return;
         }
-        let size = self.log.size();
+        let size = self
+            .log
+            .size()
+            .max(self.log_size_after_compact + self.appended_since_compact);
         let appends = self.metrics.log_appends.get().max(1);
         let record_bytes = self.metrics.log_bytes.get() / appends;
         let live_bytes = self.live_records.saturating_mul(record_bytes.max(16));
@@ -201,6 +204,7 @@ impl Router {
         self.live_records = snapshot.len() as u64;
         self.log.compact(snapshot);
         self.log_size_after_compact = bytes.max(1);
+        self.appended_since_compact = 0;
         self.compaction_pending.store(true, Ordering::Release);
         // Cleared when the barrier after the snapshot runs, or when it is dropped unrun
         // because the write failed, so a failed compaction can be retried.
