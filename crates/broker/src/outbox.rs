@@ -23,8 +23,8 @@ pub(crate) enum Outbound {
     Publish(Outgoing),
     /// Any other packet (acknowledgements, SUBACK, PINGRESP…).
     Packet(Box<Packet>),
-    /// Send DISCONNECT with this reason (v5 only) and close.
-    Disconnect(ReasonCode),
+    /// Send DISCONNECT with this reason code and reason string (v5 only) and close.
+    Disconnect(ReasonCode, &'static str),
 }
 
 /// One delivery of a shared message: only what differs per subscriber is here; the
@@ -86,6 +86,10 @@ pub(crate) struct Outbox {
     last_seen_ms: AtomicU64,
     /// 1.5 × the keep-alive in milliseconds [MQTT-3.1.2-22]; 0 disables the check.
     grace_ms: u64,
+    /// When the client's credentials expire, in [`clock_ms`] milliseconds; 0: never.
+    /// Read by the same once-a-second sweep as the keep-alive, so an expiring token
+    /// costs no timer.
+    expires_ms: u64,
 }
 
 /// Milliseconds on the broker's monotonic clock (since its first use), shared by the
@@ -107,6 +111,28 @@ impl Outbox {
             grace_ms,
             ..Outbox::default()
         }
+    }
+
+    /// Sets when the client's credentials expire (`None`: never). Converted from wall
+    /// clock to the monotonic [`clock_ms`] once, here, so a clock step afterwards
+    /// neither shortens nor extends the connection; a time already past is 1 ms from
+    /// the clock's start, due at the next sweep.
+    pub(crate) fn expiring_at(mut self, at: Option<std::time::SystemTime>) -> Outbox {
+        self.expires_ms = match at {
+            None => 0,
+            Some(at) => {
+                let left = at
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                clock_ms().saturating_add(left.as_millis() as u64).max(1)
+            }
+        };
+        self
+    }
+
+    /// True once the client's credentials have expired.
+    pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_ms > 0 && now_ms >= self.expires_ms
     }
 
     /// Records that the client was heard from just now.

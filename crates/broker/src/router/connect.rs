@@ -61,11 +61,33 @@ impl Router {
             qos2_pending,
             client_id,
         });
+        if let (true, Some(grant)) = (session_present, &info.grant) {
+            self.drop_unauthorized_subscriptions(id, grant);
+        }
         self.emit_connected(id, session_present);
         if session_present {
             self.resend_inflight(id);
         }
         self.arm_keep_alive_sweep();
+    }
+
+    /// Removes the subscriptions of a resumed session that its connection's
+    /// authorization no longer allows (rules changed, the device changed group, or the
+    /// session was made by another kind of client with the same id).
+    fn drop_unauthorized_subscriptions(&mut self, id: SessionId, grant: &crate::auth::Grant) {
+        let Some(session) = self.sessions.get(&id) else {
+            return;
+        };
+        let revoked: Vec<Box<str>> = session
+            .subscriptions
+            .iter()
+            .filter(|(filter, _)| !grant.may_subscribe(filter))
+            .map(|(filter, _)| filter.clone())
+            .collect();
+        for filter in revoked {
+            tracing::info!(client = %grant.identity().id, filter = %filter, "dropping a resumed subscription that is no longer authorized");
+            self.unsubscribe_one(id, &filter);
+        }
     }
 
     /// Detaches the session from its old connection and cancels its timers; a pending
@@ -75,8 +97,10 @@ impl Router {
             return;
         };
         if let Some(old) = session.conn.take() {
-            old.outbox
-                .push(Outbound::Disconnect(ReasonCode::SESSION_TAKEN_OVER));
+            old.outbox.push(Outbound::Disconnect(
+                ReasonCode::SESSION_TAKEN_OVER,
+                "session taken over",
+            ));
             let cause = DisconnectCause::Closed(ReasonCode::SESSION_TAKEN_OVER);
             let client_id = session.client_id.clone();
             self.emit_disconnected(client_id, cause);

@@ -93,6 +93,10 @@ pub(crate) struct ConnectInfo {
     pub(crate) expiry: u32,
     /// Last Will, if any.
     pub(crate) will: Option<Will>,
+    /// The connection's authorization, when restricted: a resumed session keeps only
+    /// the subscriptions it still allows (the rules or the device's group may have
+    /// changed since they were made).
+    pub(crate) grant: Option<Box<crate::auth::Grant>>,
 }
 
 /// The router's answer to a connect.
@@ -135,11 +139,13 @@ pub(crate) enum Request {
         publish: Box<Publish>,
         ack: Option<Acker>,
     },
-    /// A client subscribed.
+    /// A client subscribed. `denied` lists the indices of filters authorization
+    /// refused (answered 0x87, not subscribed); empty, and so unallocated, usually.
     Subscribe {
         session: SessionId,
         conn: ConnId,
         subscribe: Box<Subscribe>,
+        denied: Vec<usize>,
     },
     /// A client unsubscribed.
     Unsubscribe {
@@ -320,7 +326,8 @@ impl Router {
                 session,
                 conn,
                 subscribe,
-            } => self.on_subscribe(session, conn, *subscribe),
+                denied,
+            } => self.on_subscribe(session, conn, *subscribe, &denied),
             Request::Unsubscribe {
                 session,
                 conn,
@@ -411,7 +418,8 @@ impl Router {
     /// Closes connections whose clients fell silent [MQTT-3.1.2-22]: the connection
     /// then sends DISCONNECT 0x8D and the will goes out. One pass over the connected
     /// sessions per second replaces a timer in every connection task; a silent client
-    /// is closed at most one sweep late.
+    /// is closed at most one sweep late. The same pass closes connections whose
+    /// credentials expired (a SAS token's `se`) with DISCONNECT 0x87.
     fn sweep_keep_alive(&mut self) {
         self.sweep_armed = false;
         let now = crate::outbox::clock_ms();
@@ -421,6 +429,12 @@ impl Router {
             if conn.outbox.is_silent(now) {
                 conn.outbox.push(crate::outbox::Outbound::Disconnect(
                     ReasonCode::KEEP_ALIVE_TIMEOUT,
+                    "keep-alive timeout",
+                ));
+            } else if conn.outbox.is_expired(now) {
+                conn.outbox.push(crate::outbox::Outbound::Disconnect(
+                    ReasonCode::NOT_AUTHORIZED,
+                    "token expired",
                 ));
             }
         }
@@ -434,6 +448,7 @@ impl Router {
             if let Some(conn) = session.conn.take() {
                 conn.outbox.push(crate::outbox::Outbound::Disconnect(
                     ReasonCode::SERVER_SHUTTING_DOWN,
+                    "server shutting down",
                 ));
             }
         }

@@ -137,7 +137,8 @@ impl Router {
                     .and_then(|id| self.sessions.get(id))
                     .and_then(|s| s.conn.as_ref());
                 if let Some(conn) = conn {
-                    conn.outbox.push(Outbound::Disconnect(code));
+                    conn.outbox
+                        .push(Outbound::Disconnect(code, "closed by the control plane"));
                 }
             }
         }

@@ -20,6 +20,7 @@ impl Router {
         session_id: SessionId,
         conn: ConnId,
         subscribe: Subscribe,
+        denied: &[usize],
     ) {
         let Some(outbox) = self.outbox_of(session_id, conn) else {
             return;
@@ -31,14 +32,21 @@ impl Router {
             .copied();
         let mut codes = Vec::with_capacity(subscribe.subscriptions.len());
         let mut retained = Vec::new();
-        for s in &subscribe.subscriptions {
-            let code = self.subscribe_one(session_id, s, sub_id, &mut retained);
+        for (i, s) in subscribe.subscriptions.iter().enumerate() {
+            let code = if denied.contains(&i) {
+                ReasonCode::NOT_AUTHORIZED // 0x80 for 3.1.1 clients, by the encoder
+            } else {
+                self.subscribe_one(session_id, s, sub_id, &mut retained)
+            };
             codes.push(code);
         }
         let mut properties = Properties::default();
         if codes.iter().any(|c| c.is_error()) && self.problem_info(session_id) {
-            properties.reason_string =
-                Some("a topic filter is not valid; see the per-filter codes".into());
+            properties.reason_string = Some(if denied.is_empty() {
+                "a topic filter is not valid; see the per-filter codes".into()
+            } else {
+                "not authorized for a topic filter; see the per-filter codes".into()
+            });
         }
         let codes_granted: Vec<bool> = codes.iter().map(|c| !c.is_error()).collect();
         let suback = SubAck {
