@@ -8,8 +8,8 @@
 use std::future::Future;
 
 use hub::service::{
-    C2dMessage, C2dSend, DeviceInfo, DeviceQuery, DeviceUpdate, Event, Feedback, GroupInfo, Hub,
-    HubError, MethodCall, MethodResponse, NewDevice, Page, TwinView,
+    C2dMessage, C2dSend, DeviceInfo, DeviceKeys, DeviceQuery, DeviceUpdate, Event, Feedback,
+    GroupInfo, Hub, HubError, KeyName, MethodCall, MethodResponse, NewDevice, Page, TwinView,
 };
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -101,6 +101,14 @@ pub trait ControlPlane: Clone + Send + Sync + 'static {
         after: Option<String>,
         limit: usize,
     ) -> impl Future<Output = Result<Page<Value>, HubError>> + Send;
+    /// A device's symmetric keys and connection string.
+    fn device_keys(&self, id: &str) -> impl Future<Output = Result<DeviceKeys, HubError>> + Send;
+    /// Replaces one of a device's keys.
+    fn regenerate_key(
+        &self,
+        id: &str,
+        which: KeyName,
+    ) -> impl Future<Output = Result<DeviceKeys, HubError>> + Send;
 }
 
 impl ControlPlane for Hub {
@@ -207,5 +215,15 @@ impl ControlPlane for Hub {
         limit: usize,
     ) -> impl Future<Output = Result<Page<Value>, HubError>> + Send {
         Hub::group_devices(self, name, after, limit)
+    }
+    fn device_keys(&self, id: &str) -> impl Future<Output = Result<DeviceKeys, HubError>> + Send {
+        Hub::device_keys(self, id)
+    }
+    fn regenerate_key(
+        &self,
+        id: &str,
+        which: KeyName,
+    ) -> impl Future<Output = Result<DeviceKeys, HubError>> + Send {
+        Hub::regenerate_key(self, id, which)
     }
 }

@@ -47,6 +47,20 @@ pub(crate) struct CreateBody {
     tags: Option<Value>,
     desired: Option<Value>,
     status: Option<StatusName>,
+    /// Primary key for authKind `sas` (generated when absent).
+    symmetric_key: Option<Secret>,
+}
+
+/// A secret from a request body: read as a string, never printed (the body types
+/// derive `Debug`).
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Body of `PATCH /api/devices/{id}`.
@@ -87,6 +101,7 @@ pub(crate) async fn create<H: ControlPlane>(
         tags: object_or_absent("tags", body.tags)?,
         desired: object_or_absent("desired", body.desired)?,
         status: body.status.map(DeviceStatus::from),
+        symmetric_key: body.symmetric_key.map(|Secret(key)| key),
     };
     let info = state.hub.create_device(new).await?;
     let location = format!("/api/devices/{}", encode_path_segment(&info.device_id));

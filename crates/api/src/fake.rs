@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use hub::service::{
-    C2dMessage, C2dOutcome, C2dSend, ConnectionState, DeviceInfo, DeviceQuery, DeviceStatus,
-    DeviceUpdate, Event, Feedback, GroupInfo, HubError, MethodCall, MethodResponse, NewDevice,
-    Page, TwinView,
+    C2dMessage, C2dOutcome, C2dSend, ConnectionState, DeviceInfo, DeviceKeys, DeviceQuery,
+    DeviceStatus, DeviceUpdate, Event, Feedback, GroupInfo, HubError, KeyName, MethodCall,
+    MethodResponse, NewDevice, Page, TwinView,
 };
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -58,6 +58,18 @@ pub(crate) struct State {
     groups: BTreeMap<String, GroupInfo>,
     /// Last `group_devices` arguments.
     pub(crate) last_group_devices: Option<(String, Option<String>, usize)>,
+    /// Symmetric keys (primary, secondary) of `sas` devices.
+    keys: BTreeMap<String, (String, String)>,
+    /// Keys handed out so far, to make each new one different.
+    next_key: u64,
+}
+
+impl State {
+    /// A new fake key (base64 of 32 bytes, different every time).
+    fn fresh_key(&mut self) -> String {
+        self.next_key += 1;
+        hub::base64::encode(format!("fake-key-{:023}", self.next_key).as_bytes())
+    }
 }
 
 impl Fake {
@@ -92,6 +104,18 @@ impl Fake {
         if state.devices.contains_key(&new.id) {
             return Err(HubError::AlreadyExists(new.id));
         }
+        let auth_kind = new.auth_kind.clone().unwrap_or_else(|| "none".into());
+        match (auth_kind.as_str(), new.symmetric_key) {
+            ("sas", given) => {
+                let primary = given.unwrap_or_else(|| state.fresh_key());
+                let secondary = state.fresh_key();
+                state.keys.insert(new.id.clone(), (primary, secondary));
+            }
+            (_, Some(_)) => {
+                return Err(HubError::Invalid("symmetricKey needs authKind sas".into()));
+            }
+            (_, None) => {}
+        }
         let tags = new.tags.unwrap_or_else(|| json!({}));
         let info = DeviceInfo {
             device_id: new.id.clone(),
@@ -99,7 +123,7 @@ impl Fake {
                 Some(DeviceStatus::Disabled) => "disabled",
                 _ => "enabled",
             },
-            auth_kind: new.auth_kind.unwrap_or_else(|| "none".into()),
+            auth_kind,
             group: new.group,
             connection_state: "disconnected",
             connection_reason: None,
@@ -119,6 +143,33 @@ impl Fake {
         drop(state);
         self.emit("deviceCreated", &new.id);
         Ok(info)
+    }
+
+    fn keys_of(&self, id: &str, regenerate: Option<KeyName>) -> Result<DeviceKeys, HubError> {
+        let mut state = self.state();
+        if !state.devices.contains_key(id) {
+            return Err(HubError::NotFound(id.to_owned()));
+        }
+        if !state.keys.contains_key(id) {
+            return Err(HubError::Invalid(format!("device {id} has no keys")));
+        }
+        let fresh = state.fresh_key();
+        let Some((primary, secondary)) = state.keys.get_mut(id) else {
+            return Err(HubError::Invalid(format!("device {id} has no keys")));
+        };
+        match regenerate {
+            Some(KeyName::Primary) => *primary = fresh,
+            Some(KeyName::Secondary) => *secondary = fresh,
+            None => {}
+        }
+        Ok(DeviceKeys {
+            device_id: id.to_owned(),
+            primary_key: primary.clone(),
+            secondary_key: secondary.clone(),
+            connection_string: format!(
+                "HostName=127.0.0.1;DeviceId={id};SharedAccessKey={primary}"
+            ),
+        })
     }
 
     fn get(&self, id: &str) -> Result<DeviceInfo, HubError> {
@@ -155,6 +206,7 @@ impl Fake {
             .ok_or_else(|| HubError::NotFound(id.to_owned()))?;
         state.twins.remove(id);
         state.queues.remove(id);
+        state.keys.remove(id);
         drop(state);
         self.emit("deviceDeleted", id);
         Ok(())
@@ -588,5 +640,15 @@ impl ControlPlane for Fake {
         limit: usize,
     ) -> impl Future<Output = Result<Page<Value>, HubError>> + Send {
         ready(self.members(name, after, limit))
+    }
+    fn device_keys(&self, id: &str) -> impl Future<Output = Result<DeviceKeys, HubError>> + Send {
+        ready(self.keys_of(id, None))
+    }
+    fn regenerate_key(
+        &self,
+        id: &str,
+        which: KeyName,
+    ) -> impl Future<Output = Result<DeviceKeys, HubError>> + Send {
+        ready(self.keys_of(id, Some(which)))
     }
 }

@@ -9,14 +9,16 @@
 //! - `operations`: the one table of every operation (method, path, role, parameters,
 //!   schemas, handler). The router, the per-operation checks and the OpenAPI document
 //!   are all built from it, so they cannot drift apart.
-//! - `devices`, `twins`, `methods`, `messages`, `events`: handlers, one file per resource.
+//! - `devices`, `keys`, `twins`, `methods`, `messages`, `events`, `groups`: handlers,
+//!   one file per resource.
 //! - `groups`: device groups (named twin-query conditions) and their current members.
 //! - `openapi`: renders the table as an OpenAPI 3.0 document; `schema` has the bodies.
 //! - `problem`: RFC 9457 problem details; every error leaves through it.
 //! - `auth`: bearer tokens checked against the table's role; `tokens`: the token file.
 //! - `extract`, `reply`: request input with problem rejections, JSON responses.
 //! - `control`: the [`ControlPlane`] trait the handlers call, implemented by the hub.
-//! - `continuation`, `base64`: small wire encodings (times use `hub::twin::rfc3339`).
+//! - `continuation`: the opaque page cursor; base64 is `hub::base64`, shared with the
+//!   hub's SAS tokens (times use `hub::twin::rfc3339`).
 //!
 //! Mounting: `http_router.merge(api::router(ApiState { hub, tokens }))`, with `tokens`
 //! from [`Tokens::open_or_init`]. Roles are described in [`Role`]; the generated
@@ -24,13 +26,13 @@
 #![forbid(unsafe_code)]
 
 mod auth;
-mod base64;
 mod continuation;
 mod control;
 mod devices;
 mod events;
 mod extract;
 mod groups;
+mod keys;
 mod messages;
 mod methods;
 mod openapi;
@@ -53,6 +55,7 @@ use std::sync::Arc;
 
 use axum::routing::{any, MethodRouter};
 use axum::Router;
+use hub::base64;
 
 pub use auth::Role;
 pub use control::ControlPlane;

@@ -8,7 +8,9 @@
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use crate::auth::{self, Access, Role};
-use crate::{devices, events, groups, messages, methods, openapi, twins, ApiState, ControlPlane};
+use crate::{
+    devices, events, groups, keys, messages, methods, openapi, twins, ApiState, ControlPlane,
+};
 
 /// HTTP methods the API uses; an enum (not `Method`) so that turning it into a
 /// [`MethodFilter`] cannot fail.
@@ -323,6 +325,38 @@ pub(crate) fn table<H: ControlPlane>() -> Vec<Operation<H>> {
             response_headers: &[],
             errors: &[404, 503],
             route: |m| on(m, devices::delete::<H>),
+        },
+        Operation {
+            verb: Verb::Get,
+            path: "/api/devices/{id}/keys",
+            id: "getDeviceKeys",
+            tag: "devices",
+            summary: "A SAS device's symmetric keys and a connection string for the device \
+                      SDKs (400 for devices of another authKind).",
+            access: Access::Role(Role::Admin),
+            params: &[DEVICE_ID],
+            request: None,
+            status: 200,
+            response: Body::Json("DeviceKeys"),
+            response_headers: &[],
+            errors: &[404, 503],
+            route: |m| on(m, keys::get::<H>),
+        },
+        Operation {
+            verb: Verb::Post,
+            path: "/api/devices/{id}/keys/regenerate",
+            id: "regenerateDeviceKey",
+            tag: "devices",
+            summary: "Replace a SAS device's primary or secondary key with a new random one \
+                      (open connections stay up until their tokens expire).",
+            access: Access::Role(Role::Admin),
+            params: &[DEVICE_ID],
+            request: Some("KeyRegeneration"),
+            status: 200,
+            response: Body::Json("DeviceKeys"),
+            response_headers: &[],
+            errors: &[404, 503],
+            route: |m| on(m, keys::regenerate::<H>),
         },
         Operation {
             verb: Verb::Get,

@@ -118,6 +118,13 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                     ("tags", free_object("Initial twin tags.")),
                     ("desired", free_object("Initial desired properties.")),
                     ("status", status()),
+                    (
+                        "symmetricKey",
+                        string(
+                            "authKind sas only: the primary key, base64 of 16–64 bytes \
+                             (default: 32 random bytes). The secondary key is generated.",
+                        ),
+                    ),
                 ],
                 &["deviceId"],
             ),
@@ -176,6 +183,30 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
             ),
         ),
         ("DevicePage", page("DeviceInfo")),
+        (
+            "DeviceKeys",
+            object(
+                "A SAS device's symmetric keys (secrets: admins only).",
+                &[
+                    ("deviceId", string("The device.")),
+                    ("primaryKey", string("Primary key, base64.")),
+                    ("secondaryKey", string("Secondary key, base64.")),
+                    (
+                        "connectionString",
+                        string("HostName={hub.host_name};DeviceId={id};SharedAccessKey={primaryKey}, for the Azure device SDKs."),
+                    ),
+                ],
+                &["deviceId", "primaryKey", "secondaryKey", "connectionString"],
+            ),
+        ),
+        (
+            "KeyRegeneration",
+            object(
+                "Which key to replace.",
+                &[("which", one_of(&["primary", "secondary"], "The key."))],
+                &["which"],
+            ),
+        ),
         (
             "GroupCondition",
             object(

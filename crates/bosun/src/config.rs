@@ -85,6 +85,45 @@ pub(crate) struct Settings {
     pub(crate) tls: TlsSettings,
     /// Durable log settings.
     pub(crate) storage: StorageSettings,
+    /// Control-plane settings.
+    pub(crate) hub: HubSettings,
+    /// Extra topics devices may use, beyond their own IoT Hub topics.
+    pub(crate) acl: AclSettings,
+}
+
+/// `[hub]`: the control plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct HubSettings {
+    /// The host name devices reach the hub by, for connection strings.
+    pub(crate) host_name: String,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            host_name: hub::service::HubConfig::default().host_name,
+        }
+    }
+}
+
+/// `[acl]`: operator-granted device topics. Rules are topic filters; `{id}` stands for
+/// the device's id and `{group}` for its registry group.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AclSettings {
+    /// Filters (with `{id}`, `{group}`) devices may also publish to.
+    pub(crate) device_publish: Vec<String>,
+    /// Filters (with `{id}`, `{group}`) devices may also subscribe within.
+    pub(crate) device_subscribe: Vec<String>,
+}
+
+impl AclSettings {
+    /// The device ACL: built-in rules plus these.
+    pub(crate) fn device_acl(&self) -> Result<hub::auth::DeviceAcl> {
+        hub::auth::DeviceAcl::new(&self.device_publish, &self.device_subscribe)
+            .map_err(|e| anyhow!("configuration key acl.device_publish or acl.device_subscribe: {e}"))
+    }
 }
 
 /// `[serve]`: where bosun listens, keeps its data and logs.
@@ -299,6 +338,10 @@ impl Settings {
         if let Some((key, _)) = nonzero.iter().find(|(_, value)| *value == 0) {
             bail!("configuration key {key} must be at least 1");
         }
+        self.acl.device_acl()?;
+        if self.hub.host_name.is_empty() {
+            bail!("configuration key hub.host_name must not be empty");
+        }
         let tls = &self.tls;
         if tls.cert_file.as_os_str().is_empty() != tls.key_file.as_os_str().is_empty() {
             bail!("configuration keys tls.cert_file and tls.key_file must be set together (or both left empty for the local CA)");
@@ -315,6 +358,9 @@ impl Settings {
             data_dir: self.serve.data_dir.clone(),
             mqtt_addr: self.serve.mqtt,
             dev: self.serve.dev,
+            // Set by `serve` from the control plane (crate::control), not by settings.
+            authenticator: None,
+            authorizer: None,
             max_connections: m.max_connections,
             max_packet_size: m.max_packet_size,
             receive_maximum: m.receive_maximum,

@@ -1,10 +1,27 @@
-//! Starts the control plane: the SQLite store in the data directory, the hub task fed
-//! by the broker's service events, and the REST API over both.
+//! Starts the control plane: the SQLite store in the data directory, the API tokens,
+//! MQTT authentication over both, the hub task fed by the broker's service events, and
+//! the REST API.
+//!
+//! Two steps, because the broker needs the authenticator before it listens and the hub
+//! needs the broker's service handle: [`open`] opens the store and the tokens and makes
+//! the authenticator ([`ControlPlane::attach`] gives it to the broker's config), then
+//! [`ControlPlane::start`] starts the hub once the broker runs.
+//!
+//! MQTT clients authenticate as one of two kinds ([`MqttAuth`]):
+//! - **services** (applications reading telemetry or `$bosun/events/#`): user name
+//!   `bosun-service`, password an API token; admin and operator tokens may publish and
+//!   subscribe anywhere, read-only tokens may only subscribe;
+//! - **devices**: everyone else, checked by the hub ([`hub::auth::DeviceAuth`]: SAS
+//!   tokens, and the device ACL).
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use broker::auth::{
+    AuthFuture, Authenticator, Authorizer, Credentials, Identity, IdentityKind, Refusal,
+};
 use broker::service::{ServiceEvent, ServiceHandle};
+use hub::auth::DeviceAuth;
 use hub::service::{Hub, HubConfig};
 use store::sqlite::SqliteOptions;
 use store::SqliteStore;
@@ -14,22 +31,24 @@ use crate::config::Settings;
 
 /// File of the control-plane database inside the data directory.
 const DATABASE: &str = "control.db";
+/// The MQTT user name with which applications present an API token as password.
+pub(crate) const SERVICE_USERNAME: &str = "bosun-service";
 
-/// Opens the store, starts the hub and returns the API's routes.
-pub(crate) fn start(
-    settings: &Settings,
-    service: ServiceHandle,
-    events: mpsc::Receiver<ServiceEvent>,
-) -> Result<axum::Router> {
+/// The control plane, opened but not yet serving.
+pub(crate) struct ControlPlane {
+    store: Arc<SqliteStore>,
+    tokens: Arc<api::Tokens>,
+    auth: Arc<MqttAuth>,
+}
+
+/// Opens the store and the API tokens and builds MQTT authentication over them.
+pub(crate) fn open(settings: &Settings) -> Result<ControlPlane> {
     let data_dir = &settings.serve.data_dir;
     let path = data_dir.join(DATABASE);
-    let store = SqliteStore::open(&path, SqliteOptions::default())
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let config = HubConfig {
-        auto_register: settings.serve.dev,
-        ..HubConfig::default()
-    };
-    let hub = Hub::start(Arc::new(store), service, events, config);
+    let store = Arc::new(
+        SqliteStore::open(&path, SqliteOptions::default())
+            .with_context(|| format!("cannot open {}", path.display()))?,
+    );
     let (tokens, created) = api::Tokens::open_or_init(data_dir)
         .with_context(|| format!("cannot read API tokens in {}", data_dir.display()))?;
     if created.is_some() {
@@ -38,8 +57,93 @@ pub(crate) fn start(
             "created the first admin API token"
         );
     }
-    Ok(api::router(api::ApiState {
-        hub,
-        tokens: Arc::new(tokens),
-    }))
+    let tokens = Arc::new(tokens);
+    let devices = DeviceAuth::new(
+        store.clone(),
+        settings.acl.device_acl()?,
+        settings.serve.dev,
+    );
+    let auth = Arc::new(MqttAuth {
+        devices,
+        tokens: tokens.clone(),
+    });
+    Ok(ControlPlane {
+        store,
+        tokens,
+        auth,
+    })
+}
+
+impl ControlPlane {
+    /// Makes the broker authenticate and authorize clients through the control plane.
+    pub(crate) fn attach(&self, config: &mut broker::Config) {
+        config.authenticator = Some(self.auth.clone());
+        config.authorizer = Some(self.auth.clone());
+    }
+
+    /// Starts the hub on the broker's service link and returns the API's routes.
+    pub(crate) fn start(
+        self,
+        settings: &Settings,
+        service: ServiceHandle,
+        events: mpsc::Receiver<ServiceEvent>,
+    ) -> axum::Router {
+        let config = HubConfig {
+            auto_register: settings.serve.dev,
+            host_name: settings.hub.host_name.clone(),
+            ..HubConfig::default()
+        };
+        let hub = Hub::start(self.store, service, events, config);
+        api::router(api::ApiState {
+            hub,
+            tokens: self.tokens,
+        })
+    }
+}
+
+/// MQTT authentication for `bosun serve`: services by API token, devices by the hub.
+struct MqttAuth {
+    devices: DeviceAuth,
+    tokens: Arc<api::Tokens>,
+}
+
+impl MqttAuth {
+    async fn authenticate_service(&self, c: &Credentials<'_>) -> Result<Identity, Refusal> {
+        let token = c.password.and_then(|p| std::str::from_utf8(p).ok());
+        let Some(role) = token.and_then(|t| self.tokens.authenticate(t)) else {
+            return Err(Refusal::bad_credentials("bad API token"));
+        };
+        // Under a device's client id a service would take over the device's session
+        // and the hub would treat its requests as the device's.
+        if self.devices.is_device(c.client_id).await {
+            return Err(Refusal::not_authorized("client id belongs to a device"));
+        }
+        let may_publish = role >= api::Role::Operator;
+        Ok(Identity::new(
+            format!("{SERVICE_USERNAME}:{role}"),
+            IdentityKind::Service { may_publish },
+        ))
+    }
+}
+
+impl Authenticator for MqttAuth {
+    fn authenticate<'a>(&'a self, credentials: &'a Credentials<'a>) -> AuthFuture<'a> {
+        if credentials.username == Some(SERVICE_USERNAME) {
+            Box::pin(self.authenticate_service(credentials))
+        } else {
+            self.devices.authenticate(credentials)
+        }
+    }
+}
+
+impl Authorizer for MqttAuth {
+    fn may_publish(&self, identity: &Identity, topic: &str) -> bool {
+        // Devices get the device ACL, services and anonymous clients the built-in
+        // policy by kind.
+        self.devices.may_publish(identity, topic)
+    }
+
+    fn may_subscribe(&self, identity: &Identity, filter: &str) -> bool {
+        self.devices.may_subscribe(identity, filter)
+    }
 }

@@ -63,21 +63,16 @@ async fn serve(settings: Settings) -> Result<()> {
     // already find our handler, not the default action (termination without cleanup).
     let mut signals = Signals::install()?;
     let metrics = Arc::new(Metrics::default());
-    let (broker, service, events) = Broker::start_with_service(
-        settings.broker_config(),
-        metrics,
-        hub::service::broker_spec(),
-    )
-    .await
-    .context("cannot start the MQTT broker")?;
+    // The control plane's store and tokens first: the broker authenticates through them.
+    let control = crate::control::open(&settings).context("cannot start the control plane")?;
+    let mut broker_config = settings.broker_config();
+    control.attach(&mut broker_config);
+    let (broker, service, events) =
+        Broker::start_with_service(broker_config, metrics, hub::service::broker_spec())
+            .await
+            .context("cannot start the MQTT broker")?;
     crate::trim::spawn(broker.metrics());
-    let api = match crate::control::start(&settings, service, events) {
-        Ok(api) => api,
-        Err(e) => {
-            broker.shutdown().await;
-            return Err(e.context("cannot start the control plane"));
-        }
-    };
+    let api = control.start(&settings, service, events);
     let http = match HttpServer::start(settings.serve.http, broker.metrics(), Some(api)).await {
         Ok(http) => http,
         Err(e) => {

@@ -270,6 +270,76 @@ impl Grant {
     }
 }
 
+/// Decides who a connecting client is, at CONNECT (after the packet's own checks):
+/// `Ok(None)` for an unrestricted anonymous development client, `Ok(Some(grant))` for
+/// an authenticated identity, or the refusal to answer with (already logged at info
+/// with peer and client id, and counted by reason).
+///
+/// The rules:
+/// - `dev`, a loopback peer and no credentials: anonymous and unrestricted, as before
+///   authentication existed. With `dev` and no authenticator, credentials are ignored.
+/// - Otherwise the authenticator decides; without one, the client is refused (0x87).
+/// - An identity whose credentials expired already is refused (0x86).
+/// - The Last Will must be a topic the identity may publish to (0x87 otherwise), or
+///   a device could publish as another one by disconnecting.
+pub(crate) async fn admit(
+    connect: &mqtt::Connect,
+    peer: SocketAddr,
+    tls: bool,
+    config: &crate::Config,
+    metrics: &crate::metrics::Metrics,
+) -> Result<Option<Box<Grant>>, Refusal> {
+    let credentials = Credentials {
+        client_id: &connect.client_id,
+        username: connect.username.as_deref(),
+        password: connect.password.as_deref(),
+        peer,
+        tls,
+        client_cert_cn: None,
+    };
+    let result = decide(&credentials, connect.will.as_ref(), config).await;
+    if let Err(refusal) = &result {
+        metrics.auth_refusals.inc(refusal.reason);
+        tracing::info!(
+            %peer,
+            client = %connect.client_id,
+            code = refusal.code.0,
+            reason = refusal.reason,
+            "authentication refused"
+        );
+    }
+    result
+}
+
+async fn decide(
+    credentials: &Credentials<'_>,
+    will: Option<&mqtt::Will>,
+    config: &crate::Config,
+) -> Result<Option<Box<Grant>>, Refusal> {
+    let dev_peer = config.dev && credentials.peer.ip().is_loopback();
+    let authenticator = match &config.authenticator {
+        _ if dev_peer && !credentials.presented() => return Ok(None),
+        None if dev_peer => return Ok(None),
+        None if credentials.presented() => {
+            return Err(Refusal::not_authorized("no authenticator configured"))
+        }
+        None => return Err(Refusal::not_authorized("no credentials")),
+        Some(a) => a,
+    };
+    let identity = authenticator.authenticate(credentials).await?;
+    if identity
+        .expires_at
+        .is_some_and(|at| at <= SystemTime::now())
+    {
+        return Err(Refusal::bad_credentials("token expired"));
+    }
+    let grant = Grant::new(identity, config.authorizer.clone());
+    if will.is_some_and(|w| !grant.may_publish(&w.topic)) {
+        return Err(Refusal::not_authorized("will topic not authorized"));
+    }
+    Ok(Some(Box::new(grant)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

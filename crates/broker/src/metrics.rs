@@ -104,7 +104,10 @@ const MAX_REASONS: usize = 32;
 impl ReasonCounts {
     /// Adds one to `reason`.
     pub fn inc(&self, reason: &'static str) {
-        let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let label = if counts.len() >= MAX_REASONS && !counts.iter().any(|(r, _)| *r == reason) {
             "other"
         } else {
@@ -118,8 +121,14 @@ impl ReasonCounts {
 
     /// The count for `reason` (0 if never seen).
     pub fn get(&self, reason: &str) -> u64 {
-        let counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        counts.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n)
+        let counts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        counts
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| *n)
     }
 
     /// Every label with its count, sorted by label (stable output for scrapers).

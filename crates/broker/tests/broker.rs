@@ -357,7 +357,10 @@ async fn compaction_keeps_exactly_the_live_state() {
     b.shutdown().await;
     // The snapshot replaced the segments it covered: the first one is gone.
     let names = names();
-    assert!(names.iter().any(|n| n.ends_with(".snap")), "no snapshot: {names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with(".snap")),
+        "no snapshot: {names:?}"
+    );
     assert!(
         !names.iter().any(|n| n == "00000000000000000000.seg"),
         "compaction did not remove old segments: {names:?}"

@@ -5,10 +5,15 @@
 //!   patches and their limits.
 //! - [`query`]: the SQL-like twin query language (parse, match, project).
 //! - [`topics`]: the Azure IoT Hub device topics, parsed and formatted.
+//! - [`base64`]: the RFC 4648 encoding, for keys, signatures and binary payloads.
+//! - [`auth`]: device and service authentication for the broker (SAS tokens) and the
+//!   per-device topic rules (ACL).
 //! - [`service`]: the tokio task that joins the broker's events, the store and API
 //!   callers; [`service::Hub`] is the handle the API and CLI use.
 #![forbid(unsafe_code)]
 
+pub mod auth;
+pub mod base64;
 pub mod query;
 pub mod service;
 pub mod topics;

@@ -7,7 +7,8 @@
 //! hub's business, keeping them consistent and durable is this crate's.
 //!
 //! - [`model`]: the records the traits read and write.
-//! - [`traits`]: `Registry`, `TwinStore`, `C2dStore`, `GroupStore`, and `Store` (all four).
+//! - [`traits`]: `Registry`, `TwinStore`, `C2dStore`, `GroupStore`, `CredentialStore`,
+//!   and `Store` (all five).
 //! - [`sqlite`]: the embedded default (WAL, migrations at open).
 #![forbid(unsafe_code)]
 
@@ -17,4 +18,4 @@ pub mod traits;
 
 pub use model::*;
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use traits::{C2dStore, GroupStore, Registry, Store, StoreError, TwinStore};
+pub use traits::{C2dStore, CredentialStore, GroupStore, Registry, Store, StoreError, TwinStore};

@@ -125,3 +125,21 @@ pub struct Group {
     /// When it was created (or last replaced).
     pub created_ms: i64,
 }
+
+/// A device's two symmetric keys for SAS tokens, as base64 text (what operators copy
+/// into connection strings). Two, as in IoT Hub, so one can be rotated while devices
+/// still use the other.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SymmetricKeys {
+    /// The primary key.
+    pub primary: String,
+    /// The secondary key.
+    pub secondary: String,
+}
+
+impl std::fmt::Debug for SymmetricKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets stay out of logs and panic messages.
+        f.write_str("SymmetricKeys { <redacted> }")
+    }
+}

@@ -117,7 +117,19 @@ pub trait GroupStore {
     fn delete_group(&self, name: &str) -> Result<(), StoreError>;
 }
 
-/// Everything the control plane persists.
-pub trait Store: Registry + TwinStore + C2dStore + GroupStore + Send + Sync {}
+/// Device credentials: the symmetric keys SAS tokens are signed with. Kept apart from
+/// [`Registry`] so listing devices never reads a secret.
+pub trait CredentialStore {
+    /// Creates or replaces a device's keys; `NotFound` if the device does not exist.
+    fn set_keys(&self, device_id: &str, keys: &SymmetricKeys) -> Result<(), StoreError>;
+    /// A device's keys; `NotFound` if it has none (or does not exist).
+    fn keys(&self, device_id: &str) -> Result<SymmetricKeys, StoreError>;
+}
 
-impl<T: Registry + TwinStore + C2dStore + GroupStore + Send + Sync> Store for T {}
+/// Everything the control plane persists.
+pub trait Store:
+    Registry + TwinStore + C2dStore + GroupStore + CredentialStore + Send + Sync
+{
+}
+
+impl<T: Registry + TwinStore + C2dStore + GroupStore + CredentialStore + Send + Sync> Store for T {}

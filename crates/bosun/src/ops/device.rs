@@ -1,4 +1,4 @@
-//! `bosun device create|list|get|enable|disable|delete`: the device registry, through
+//! `bosun device create|list|get|enable|disable|delete|keys`: the device registry, through
 //! the REST API. Management verbs only; an on-device agent mode, if added later, gets
 //! its own verb under `device`.
 
@@ -17,6 +17,7 @@ Examples:
   bosun device list --group pumps --all --output json
   bosun device disable pump-7
   bosun device delete pump-7              # needs an admin token
+  bosun device keys pump-7                # connection string of a SAS device (admin)
 
 The hub is found at --api (or BOSUN_API, default http://127.0.0.1:8080); the token is
 --token, BOSUN_TOKEN, or ./bosun-data/admin.token on the hub's host.";
@@ -51,6 +52,12 @@ const DELETE_EXAMPLES: &str = "\
 Examples:
   bosun device delete pump-7        # drops its twin and queued messages; admin only";
 
+const KEYS_EXAMPLES: &str = "\
+Examples:
+  bosun device create pump-7 --auth-kind sas
+  bosun device keys pump-7                  # the connection string for the device SDKs
+  bosun device keys pump-7 --output json    # both keys too; admin only";
+
 /// `bosun device …`.
 #[derive(Debug, Args)]
 pub(crate) struct DeviceArgs {
@@ -83,6 +90,9 @@ pub(crate) enum DeviceCommand {
     /// Delete a device, its twin and its queued messages.
     #[command(after_help = DELETE_EXAMPLES)]
     Delete(IdArg),
+    /// Print a SAS device's connection string (its keys with --output json).
+    #[command(after_help = KEYS_EXAMPLES)]
+    Keys(IdArg),
 }
 
 /// A device id.
@@ -198,6 +208,16 @@ pub(crate) fn run(args: &DeviceArgs) -> Result<()> {
         }
         DeviceCommand::Enable(IdArg { id }) => set_status(&api, id, "enabled", output),
         DeviceCommand::Disable(IdArg { id }) => set_status(&api, id, "disabled", output),
+        DeviceCommand::Keys(IdArg { id }) => {
+            let keys = api.get(&format!("/api/devices/{}/keys", segment(id)))?;
+            match output {
+                Output::Json => print_json(&keys),
+                Output::Table => {
+                    let line = super::table::sanitize(&text(&keys, "connectionString"));
+                    super::emit(&format!("{line}\n"))
+                }
+            }
+        }
         DeviceCommand::Delete(IdArg { id }) => {
             api.call(
                 "DELETE",

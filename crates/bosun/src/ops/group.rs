@@ -253,9 +253,9 @@ mod tests {
         ];
         assert_eq!(
             member_table(&members).render(),
-            "DEVICE    STATUS    CONNECTION\n\
-             pump-7    enabled   connected\n\
-             x\u{fffd}[2J  disabled  -\n"
+            "DEVICE  STATUS    CONNECTION\n\
+             pump-7  enabled   connected\n\
+             x\u{fffd}[2J   disabled  -\n"
         );
         assert_eq!(group_path("a b/c"), "/api/groups/a%20b%2Fc");
     }

@@ -47,7 +47,7 @@ pub(super) async fn accept<T: Transport>(
         }
     };
     let protocol = connect.protocol;
-    if let Err(code) = admit(&connect, peer, &shared) {
+    if let Err(code) = admit(&connect) {
         refuse(
             &mut stream,
             peer,
@@ -57,7 +57,22 @@ pub(super) async fn accept<T: Transport>(
         .await;
         return None;
     }
-    register(stream, peer, shared, conn, *connect, rbuf).await
+    // Authentication and the Last Will's authorization (crate::auth).
+    let grant =
+        match crate::auth::admit(&connect, peer, T::TLS, &shared.config, &shared.metrics).await {
+            Ok(grant) => grant,
+            Err(r) => {
+                refuse(
+                    &mut stream,
+                    peer,
+                    &shared,
+                    Refusal::Connack(protocol, r.code, r.reason),
+                )
+                .await;
+                return None;
+            }
+        };
+    register(stream, peer, shared, conn, *connect, rbuf, grant).await
 }
 
 /// Why a connection ends before it is registered.
@@ -105,14 +120,11 @@ async fn read_connect<T: Transport>(
     }
 }
 
-/// Decides whether the client may connect: the reason code if not.
-fn admit(connect: &Connect, peer: SocketAddr, shared: &Shared) -> Result<(), ReasonCode> {
+/// Checks the CONNECT itself (who the client is, `crate::auth::admit`, comes next):
+/// the reason code if it cannot be accepted.
+fn admit(connect: &Connect) -> Result<(), ReasonCode> {
     if connect.properties.authentication_method.is_some() {
         return Err(ReasonCode::BAD_AUTHENTICATION_METHOD); // enhanced auth is not supported
-    }
-    // Until device identities exist, only --dev admits anyone, and only from loopback.
-    if !(shared.config.dev && peer.ip().is_loopback()) {
-        return Err(ReasonCode::NOT_AUTHORIZED);
     }
     if connect.client_id.len() > MAX_CLIENT_ID_BYTES
         || (connect.client_id.is_empty()
@@ -159,6 +171,7 @@ async fn register<T: Transport>(
     conn: ConnId,
     connect: Connect,
     rbuf: BytesMut,
+    grant: Option<Box<crate::auth::Grant>>,
 ) -> Option<Connection<T>> {
     let config = &shared.config;
     let v5 = connect.protocol == ProtocolVersion::V5;
@@ -183,7 +196,8 @@ async fn register<T: Transport>(
         u32::MAX // 3.1.1 persistent sessions: capped by the config's maximum
     };
     let grace = (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
-    let outbox = Arc::new(Outbox::new(grace));
+    let expires_at = grant.as_ref().and_then(|g| g.identity().expires_at);
+    let outbox = Arc::new(Outbox::new(grace).expiring_at(expires_at));
     let handle = ConnHandle {
         id: conn,
         outbox: outbox.clone(),
@@ -197,6 +211,7 @@ async fn register<T: Transport>(
         clean_start: connect.clean_start,
         expiry,
         will: connect.will,
+        grant: grant.clone(),
     };
     let (tx, rx) = oneshot::channel();
     shared
@@ -265,6 +280,7 @@ async fn register<T: Transport>(
         wbuf: BytesMut::new(),
         inbound,
         aliases_out,
+        grant,
         shared,
     })
 }

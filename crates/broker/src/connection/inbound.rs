@@ -2,6 +2,8 @@
 //! (topic aliases, receive maximum, QoS 2 duplicates, packet kinds a client may not
 //! send), then a request to the router.
 
+mod authz;
+
 use mqtt::session::TopicAliasesIn;
 use mqtt::{Ack, Packet, PacketId, ProtocolVersion, Publish, QoS, ReasonCode};
 
@@ -103,10 +105,12 @@ impl<T: Transport> Connection<T> {
                         "no local on a shared subscription",
                     ));
                 }
+                let denied = self.authorize_subscribe(&s)?;
                 self.to_router(Request::Subscribe {
                     session: self.session,
                     conn: self.conn,
                     subscribe: Box::new(s),
+                    denied,
                 })
                 .await
             }
@@ -165,6 +169,10 @@ impl<T: Transport> Connection<T> {
                 ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
                 "receive maximum exceeded",
             )); // [MQTT-3.3.4-7]
+        }
+        // On the real topic, alias resolved; a denial is answered there (authz.rs).
+        if !self.authorize_publish(&p)? {
+            return Ok(());
         }
         let ack = match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) | (_, None) => None,

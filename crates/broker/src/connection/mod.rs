@@ -90,6 +90,9 @@ struct Connection<T> {
     inbound: inbound::InboundState,
     /// Outbound topic aliases; `None` unless the client accepts them (v5, maximum > 0).
     aliases_out: Option<Box<mqtt::session::TopicAliasesOut>>,
+    /// Who the client authenticated as and what it may do; `None` for an anonymous
+    /// development client, which is unrestricted (see `crate::auth`).
+    grant: Option<Box<crate::auth::Grant>>,
 }
 
 /// Runs the TLS handshake (under [`TLS_HANDSHAKE_TIMEOUT`]) with the certificate current
@@ -253,14 +256,14 @@ impl<T: Transport> Connection<T> {
                     self.inbound.on_sent(&p);
                     self.encode(&p);
                 }
-                Outbound::Disconnect(code) => {
+                Outbound::Disconnect(code, reason) => {
                     self.outbox.written(published);
                     let _ = self.write_out().await;
                     return Err(End::Close {
                         code,
                         will: code != ReasonCode::SESSION_TAKEN_OVER
                             && code != ReasonCode::SERVER_SHUTTING_DOWN,
-                        reason: "closed by broker",
+                        reason,
                     });
                 }
             }

@@ -20,6 +20,9 @@ use tokio_rustls::server::TlsStream;
 
 /// What a connection task needs from its byte stream.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Whether the stream is encrypted (told to the authenticator).
+    const TLS: bool = false;
+
     /// Ready when a [`Transport::try_read_buf`] may make progress. Registers the task's
     /// waker without allocating or storing a future, so an idle connection stays small.
     fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
@@ -68,6 +71,8 @@ impl Tls {
 }
 
 impl Transport for Tls {
+    const TLS: bool = true;
+
     fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.maybe_buffered {
             return Poll::Ready(Ok(()));

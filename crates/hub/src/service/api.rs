@@ -40,7 +40,7 @@ pub enum HubError {
 }
 
 /// A device to create.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct NewDevice {
     /// Device id: 1–128 characters of `[A-Za-z0-9-.%_*?!(),:=@$']` (Azure's rule).
     pub id: String,
@@ -54,6 +54,60 @@ pub struct NewDevice {
     pub desired: Option<Value>,
     /// Created disabled when `Some(Disabled)`.
     pub status: Option<DeviceStatus>,
+    /// The primary symmetric key (base64 of 16–64 bytes) for auth kind `sas`; one is
+    /// generated when unset. The secondary key is always generated.
+    pub symmetric_key: Option<String>,
+}
+
+impl std::fmt::Debug for NewDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // By hand so a given symmetric key never reaches a log line.
+        f.debug_struct("NewDevice")
+            .field("id", &self.id)
+            .field("auth_kind", &self.auth_kind)
+            .field("group", &self.group)
+            .field("tags", &self.tags)
+            .field("desired", &self.desired)
+            .field("status", &self.status)
+            .field(
+                "symmetric_key",
+                &self.symmetric_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Which of a device's two keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyName {
+    /// The primary key.
+    Primary,
+    /// The secondary key.
+    Secondary,
+}
+
+/// A device's symmetric keys as the API shows them (to admins only), with a connection
+/// string ready for the Azure device SDKs.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceKeys {
+    /// The device.
+    pub device_id: String,
+    /// Primary key, base64.
+    pub primary_key: String,
+    /// Secondary key, base64.
+    pub secondary_key: String,
+    /// `HostName={host};DeviceId={id};SharedAccessKey={primary}`.
+    pub connection_string: String,
+}
+
+impl std::fmt::Debug for DeviceKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets stay out of logs and panic messages.
+        f.debug_struct("DeviceKeys")
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Changes to a device; `None` leaves a field as it is.

@@ -12,17 +12,20 @@
 //! - `c2d`: the cloud-to-device queue's delivery loop and expiry.
 //! - `events`: the broker event loop and presence.
 //! - `groups`: device groups defined by a query condition.
+//! - `keys`: devices' symmetric keys (read, regenerate) for SAS authentication.
 
 mod api;
 mod c2d;
 mod events;
 mod groups;
+mod keys;
 mod methods;
 mod registry;
 mod twins;
 
 pub use api::*;
 pub use groups::GroupInfo;
+pub(crate) use registry::validate_id;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +55,9 @@ pub struct HubConfig {
     pub c2d_window: usize,
     /// Twin document limits.
     pub twin_limits: Limits,
+    /// The host name devices reach the hub by, put in the connection strings the API
+    /// hands out (`HostName=…`). Not checked in tokens: a hub has several names.
+    pub host_name: String,
 }
 
 impl Default for HubConfig {
@@ -63,6 +69,7 @@ impl Default for HubConfig {
             max_c2d_ttl: Duration::from_secs(2 * 24 * 3600),
             c2d_window: 8,
             twin_limits: Limits::default(),
+            host_name: "127.0.0.1".into(),
         }
     }
 }

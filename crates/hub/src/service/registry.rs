@@ -41,10 +41,14 @@ impl Hub {
             &self.inner.config.twin_limits,
         )
         .map_err(|e| HubError::Invalid(e.to_string()))?;
+        let auth_kind = new
+            .auth_kind
+            .unwrap_or_else(|| crate::auth::AUTH_KIND_NONE.into());
+        let keys = new_keys(&auth_kind, new.symmetric_key)?;
         let device = Device {
             id: new.id.clone(),
             status: new.status.unwrap_or(DeviceStatus::Enabled),
-            auth_kind: new.auth_kind.unwrap_or_else(|| "none".into()),
+            auth_kind,
             group: new.group,
             created_ms: now,
             last_activity_ms: None,
@@ -56,7 +60,11 @@ impl Hub {
         let stored = device.clone();
         self.blocking(move |s| {
             s.create_device(&stored)?;
-            s.save_twin(&stored.id, &json, 0).map(|_| ())
+            s.save_twin(&stored.id, &json, 0)?;
+            match keys {
+                Some(keys) => s.set_keys(&stored.id, &keys),
+                None => Ok(()),
+            }
         })
         .await
         .map_err(|e| store_error(&new.id, e))?;
@@ -163,6 +171,35 @@ impl Hub {
             Err(_) => false,
         }
     }
+}
+
+/// The keys a new device starts with: for auth kind `sas`, the given primary key (or a
+/// generated one) and a generated secondary; none for other kinds, which must not be
+/// given a key (it would never be used, and silently so).
+fn new_keys(
+    auth_kind: &str,
+    primary: Option<String>,
+) -> Result<Option<store::SymmetricKeys>, HubError> {
+    if auth_kind != crate::auth::AUTH_KIND_SAS {
+        return match primary {
+            Some(_) => Err(HubError::Invalid(format!(
+                "symmetricKey needs authKind sas, not {auth_kind}"
+            ))),
+            None => Ok(None),
+        };
+    }
+    let generate = || crate::auth::generate_key().map_err(|e| HubError::Unavailable(e.to_string()));
+    let primary = match primary {
+        Some(key) => {
+            crate::auth::check_key(&key).map_err(|e| HubError::Invalid(e.to_string()))?;
+            key
+        }
+        None => generate()?,
+    };
+    Ok(Some(store::SymmetricKeys {
+        primary,
+        secondary: generate()?,
+    }))
 }
 
 /// Fills one page, reading store pages until `limit` devices pass the tag filter.

@@ -12,6 +12,8 @@
 //! - `registry`: [`Registry`](crate::Registry) over `devices`.
 //! - `twins`: [`TwinStore`](crate::TwinStore) over `twins` and `delivered_desired`.
 //! - `c2d`: [`C2dStore`](crate::C2dStore) over `c2d_queue` and `feedback`.
+//! - `groups`: [`GroupStore`](crate::GroupStore) over `device_groups`.
+//! - `credentials`: [`CredentialStore`](crate::CredentialStore) over `device_keys`.
 //! - `properties`: the text encoding of C2D application properties.
 //! - `error`: rusqlite errors to [`StoreError`].
 //!
@@ -20,6 +22,7 @@
 //! `bosun` CLI next to the server), so read-modify-write sequences never interleave.
 
 mod c2d;
+mod credentials;
 mod error;
 mod groups;
 mod properties;

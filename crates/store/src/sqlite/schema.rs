@@ -80,6 +80,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         created_ms INTEGER NOT NULL
     );
     ",
+    // 3: symmetric keys of devices that authenticate with SAS tokens (base64 text).
+    "
+    CREATE TABLE device_keys (
+        device_id     TEXT PRIMARY KEY NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        primary_key   TEXT NOT NULL,
+        secondary_key TEXT NOT NULL
+    );
+    ",
 ];
 
 /// The version a fully migrated database has.
@@ -162,6 +170,8 @@ mod tests {
             "delivered_desired",
             "c2d_queue",
             "feedback",
+            "device_groups",
+            "device_keys",
         ] {
             assert!(table_exists(&conn, table), "{table}");
         }

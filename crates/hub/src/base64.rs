@@ -1,13 +1,28 @@
-//! Base64 (RFC 4648 §4, standard alphabet) for binary C2D payloads in JSON.
+//! Base64 (RFC 4648 §4, standard alphabet): binary C2D payloads in JSON
+//! (`payloadBase64` in the API) and the symmetric keys and signatures of SAS tokens.
 //!
-//! JSON strings cannot carry arbitrary bytes, so `payloadBase64` does. Written here
+//! One implementation for the hub and the API (which re-uses this module). Written here
 //! rather than pulled in as a crate: it is a few dozen lines and has exhaustive tests.
 
 /// The standard alphabet.
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// Why a text is not base64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Base64Error {
+    /// More than two `=`, or padding that does not make a multiple of four.
+    #[error("bad base64 padding")]
+    Padding,
+    /// A character outside the alphabet, at this byte offset.
+    #[error("bad base64 character at offset {0}")]
+    Character(usize),
+    /// A length no encoder produces (or non-zero bits in the last character).
+    #[error("bad base64 length")]
+    Length,
+}
+
 /// Encodes with `=` padding.
-pub(crate) fn encode(bytes: &[u8]) -> String {
+pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -29,10 +44,10 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 }
 
 /// Decodes, with or without padding; whitespace and other characters are errors.
-pub(crate) fn decode(text: &str) -> Result<Vec<u8>, String> {
+pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
     let trimmed = text.trim_end_matches('=');
     if text.len() - trimmed.len() > 2 || (text.len() != trimmed.len() && text.len() % 4 != 0) {
-        return Err("bad base64 padding".into());
+        return Err(Base64Error::Padding);
     }
     let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
     let mut acc: u32 = 0;
@@ -41,7 +56,7 @@ pub(crate) fn decode(text: &str) -> Result<Vec<u8>, String> {
         let value = ALPHABET
             .iter()
             .position(|&a| a == c)
-            .ok_or_else(|| format!("bad base64 character at offset {i}"))?;
+            .ok_or(Base64Error::Character(i))?;
         acc = (acc << 6) | value as u32;
         bits += 6;
         if bits >= 8 {
@@ -53,7 +68,7 @@ pub(crate) fn decode(text: &str) -> Result<Vec<u8>, String> {
     // Six leftover bits cannot come from whole bytes; non-zero leftovers mean the text
     // was not produced by an encoder.
     if bits >= 6 || acc != 0 {
-        return Err("bad base64 length".into());
+        return Err(Base64Error::Length);
     }
     Ok(out)
 }
