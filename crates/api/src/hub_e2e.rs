@@ -291,3 +291,76 @@ async fn group_membership_follows_twin_tags() {
     assert_eq!(gone.json["type"], "urn:bosun:problem:group-not-found");
     assert_eq!(c.call("GET", "/api/devices/g-2", None).await.status, 200);
 }
+
+#[tokio::test]
+async fn sas_keys_are_made_read_and_regenerated_by_the_hub() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hub, _broker) = start_hub(dir.path()).await;
+    let c = Client::with_hub(hub);
+    let given = "c2VjcmV0LWtleS1mb3ItdGVzdHM=";
+    for (body, status) in [
+        (
+            json!({"deviceId": "k1", "authKind": "sas", "symmetricKey": given}),
+            201,
+        ),
+        (json!({"deviceId": "k2", "authKind": "sas"}), 201),
+        (
+            json!({"deviceId": "k3", "authKind": "sas", "symmetricKey": "c2hvcnQ="}),
+            400,
+        ),
+        (
+            json!({"deviceId": "k4", "authKind": "sas", "symmetricKey": "not base64"}),
+            400,
+        ),
+        (json!({"deviceId": "k5", "symmetricKey": given}), 400),
+        (json!({"deviceId": "k6"}), 201),
+    ] {
+        let r = c.call("POST", "/api/devices", Some(&body)).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text);
+        assert!(
+            !r.text.contains(given),
+            "a key in the device view: {}",
+            r.text
+        );
+    }
+    let k1 = c.call("GET", "/api/devices/k1/keys", None).await;
+    assert_eq!(k1.status, 200, "{}", k1.text);
+    assert_eq!(k1.json["primaryKey"], given);
+    assert_eq!(
+        k1.json["connectionString"],
+        format!("HostName=127.0.0.1;DeviceId=k1;SharedAccessKey={given}")
+    );
+    let k2 = c.call("GET", "/api/devices/k2/keys", None).await.json;
+    let (primary, secondary) = (k2["primaryKey"].clone(), k2["secondaryKey"].clone());
+    assert_ne!(primary, secondary);
+    let decoded = hub::base64::decode(primary.as_str().expect("text")).expect("base64");
+    assert_eq!(decoded.len(), 32);
+
+    let fresh = c
+        .call(
+            "POST",
+            "/api/devices/k2/keys/regenerate",
+            Some(&json!({"which": "secondary"})),
+        )
+        .await;
+    assert_eq!(fresh.status, 200, "{}", fresh.text);
+    assert_eq!(fresh.json["primaryKey"], primary);
+    assert_ne!(fresh.json["secondaryKey"], secondary);
+    let again = c.call("GET", "/api/devices/k2/keys", None).await.json;
+    assert_eq!(again["secondaryKey"], fresh.json["secondaryKey"]);
+
+    assert_eq!(
+        c.call("GET", "/api/devices/k6/keys", None).await.status,
+        400
+    );
+    assert_eq!(
+        c.call("GET", "/api/devices/nope/keys", None).await.status,
+        404
+    );
+    // Deleting the device deletes its keys.
+    assert_eq!(c.call("DELETE", "/api/devices/k1", None).await.status, 204);
+    assert_eq!(
+        c.call("GET", "/api/devices/k1/keys", None).await.status,
+        404
+    );
+}

@@ -121,8 +121,9 @@ pub(crate) struct AclSettings {
 impl AclSettings {
     /// The device ACL: built-in rules plus these.
     pub(crate) fn device_acl(&self) -> Result<hub::auth::DeviceAcl> {
-        hub::auth::DeviceAcl::new(&self.device_publish, &self.device_subscribe)
-            .map_err(|e| anyhow!("configuration key acl.device_publish or acl.device_subscribe: {e}"))
+        hub::auth::DeviceAcl::new(&self.device_publish, &self.device_subscribe).map_err(|e| {
+            anyhow!("configuration key acl.device_publish or acl.device_subscribe: {e}")
+        })
     }
 }
 

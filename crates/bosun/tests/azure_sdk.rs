@@ -148,3 +148,76 @@ fn the_azure_device_sdk_works_unmodified() {
     assert_eq!(twin["twin"]["desired"]["mode"], "alarm");
     assert_eq!(twin["twin"]["desired"]["$version"], 2);
 }
+
+/// Starts the SDK device from a connection string (its `HostName` is the TLS address).
+fn sdk_device_from(broker: &Bosun, connection_string: &str) -> Client {
+    let python = azure_python();
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/test.sh",
+        python.display()
+    );
+    let mut cmd = Command::new(python);
+    cmd.arg("-u")
+        .arg(support::clients_dir().join("azure_device.py"))
+        .arg("--ca")
+        .arg(broker.data_dir().join("tls/ca.pem"))
+        .args(["--connection-string", connection_string, "--timeout", "60"]);
+    Client::spawn("azure_device.py", cmd)
+}
+
+#[test]
+fn the_azure_device_sdk_authenticates_with_its_key_without_dev_mode() {
+    let tls = free_loopback_8883();
+    let host = tls.ip().to_string();
+    let broker = Bosun::launch(&["--mqtts", &tls.to_string()])
+        .no_dev()
+        .env("BOSUN_HUB__HOST_NAME", &host)
+        .start();
+    let body = json!({"deviceId": "sdk-sas", "authKind": "sas", "desired": {"mode": "idle"}});
+    let r = broker.api("POST", "/api/devices", Some(&body), &[]);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        !r.body.contains("Key"),
+        "keys leak into the device view: {}",
+        r.body
+    );
+    let keys = broker
+        .api("GET", "/api/devices/sdk-sas/keys", None, &[])
+        .json();
+    let cs = keys["connectionString"].as_str().unwrap().to_owned();
+    let primary = keys["primaryKey"].as_str().unwrap();
+    assert_eq!(
+        cs,
+        format!("HostName={host};DeviceId=sdk-sas;SharedAccessKey={primary}")
+    );
+
+    // A wrong key: the SDK's connect fails (CONNACK 5 on its MQTT 3.1.1).
+    let wrong = cs.replace(primary, "d3Jvbmcta2V5LW9mLXRoaXJ0eS10d28tYnl0ZXMhIQ==");
+    let mut refused = sdk_device_from(&broker, &wrong);
+    refused.wait_event("connect_failed", STEP);
+    assert_eq!(
+        refused.wait_exit(STEP).code(),
+        Some(4),
+        "{}",
+        refused.dump()
+    );
+    let metrics = broker.http_get("/metrics").body;
+    assert!(
+        metrics.contains("bosun_auth_refusals_total{reason=\"bad signature\"} 1"),
+        "{metrics}"
+    );
+
+    // The real key: twin, then a C2D message.
+    let dev = sdk_device_from(&broker, &cs);
+    dev.wait_event("ready", STEP);
+    let twin = dev.wait_event("twin", STEP);
+    assert_eq!(twin["twin"]["desired"]["mode"], "idle", "{twin}");
+    let msg = json!({"payload": "hello with a key"});
+    let r = broker.api("POST", "/api/devices/sdk-sas/messages", Some(&msg), &[]);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let c2d = dev.wait_event("c2d", STEP);
+    assert_eq!(c2d["data"], "hello with a key", "{c2d}");
+    let info = broker.api("GET", "/api/devices/sdk-sas", None, &[]).json();
+    assert_eq!(info["connectionState"], "connected", "{info}");
+}

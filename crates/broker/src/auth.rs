@@ -33,6 +33,10 @@ use mqtt::ReasonCode;
 /// misconfigures a topic, too few to scan a namespace.
 pub const MAX_DENIALS: u8 = 10;
 
+/// How long an [`Authenticator`] may take: as long as a client gets to send CONNECT,
+/// so a stuck lookup cannot hold connections (and their permits) forever.
+pub const AUTHENTICATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a client presented in CONNECT, with what the broker knows about the transport.
 #[derive(Clone, Copy)]
 pub struct Credentials<'a> {
@@ -162,7 +166,8 @@ pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Identity, Refusal>>
 
 /// Decides who a connecting client is. Called once per CONNECT that presents
 /// credentials (or, outside development mode, for every CONNECT), inside that
-/// connection's task and under its CONNECT deadline.
+/// connection's task; an answer that takes longer than [`AUTHENTICATION_TIMEOUT`]
+/// refuses the client (0x88 *Server unavailable*).
 pub trait Authenticator: Send + Sync {
     /// Accepts the client as an [`Identity`] or refuses it.
     fn authenticate<'a>(&'a self, credentials: &'a Credentials<'a>) -> AuthFuture<'a>;
@@ -297,7 +302,14 @@ pub(crate) async fn admit(
         tls,
         client_cert_cn: None,
     };
-    let result = decide(&credentials, connect.will.as_ref(), config).await;
+    let decision = decide(&credentials, connect.will.as_ref(), config);
+    let result = match tokio::time::timeout(AUTHENTICATION_TIMEOUT, decision).await {
+        Ok(result) => result,
+        Err(_) => Err(Refusal {
+            code: ReasonCode::SERVER_UNAVAILABLE,
+            reason: "authentication timed out",
+        }),
+    };
     if let Err(refusal) = &result {
         metrics.auth_refusals.inc(refusal.reason);
         tracing::info!(
@@ -390,6 +402,43 @@ mod tests {
             assert_eq!(grant.deny(), Denied::Continue);
         }
         assert_eq!(grant.deny(), Denied::Close);
+    }
+
+    /// Never answers, like a lookup stuck on a dead database.
+    struct Stuck;
+
+    impl Authenticator for Stuck {
+        fn authenticate<'a>(&'a self, _: &'a Credentials<'a>) -> AuthFuture<'a> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_authenticator_refuses_at_the_deadline() {
+        let config = crate::Config {
+            authenticator: Some(Arc::new(Stuck)),
+            ..crate::Config::default()
+        };
+        let connect = mqtt::Connect {
+            protocol: mqtt::ProtocolVersion::V5,
+            clean_start: true,
+            keep_alive: 60,
+            client_id: "c".into(),
+            will: None,
+            username: Some("u".into()),
+            password: None,
+            properties: mqtt::Properties::default(),
+        };
+        let metrics = crate::metrics::Metrics::default();
+        let peer = SocketAddr::from(([10, 0, 0, 1], 1));
+        let started = tokio::time::Instant::now();
+        let refused = admit(&connect, peer, false, &config, &metrics).await;
+        assert_eq!(
+            refused.err().map(|r| r.code),
+            Some(ReasonCode::SERVER_UNAVAILABLE)
+        );
+        assert_eq!(started.elapsed(), AUTHENTICATION_TIMEOUT);
+        assert_eq!(metrics.auth_refusals.get("authentication timed out"), 1);
     }
 
     #[test]

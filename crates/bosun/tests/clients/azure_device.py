@@ -2,7 +2,9 @@
 """A device using Microsoft's own `azure-iot-device` SDK (IoTHubDeviceClient), unmodified.
 
 The SDK always dials port 8883 with TLS, so the hub under test listens on
---host:8883 and --ca is the PEM of the CA that signed its server certificate.
+--host:8883 (or the connection string's HostName) and --ca is the PEM of the CA that
+signed its server certificate. The SDK signs a SAS token with the key and sends it as
+the MQTT password.
 Prints JSON lines:
   {"event": "connected"}
   {"event": "twin", "twin": {...}}                       get_twin() after connecting
@@ -34,10 +36,12 @@ def emit(event, **fields):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--host", required=True)
+    p.add_argument("--host", default=None)
     p.add_argument("--ca", required=True)
-    p.add_argument("--device", required=True)
+    p.add_argument("--device", default=None)
     p.add_argument("--key", default="c2VjcmV0LWtleS1mb3ItdGVzdHM=")
+    p.add_argument("--connection-string", default=None,
+                   help="HostName=…;DeviceId=…;SharedAccessKey=… (instead of --host/--device/--key)")
     p.add_argument("--report", default=None)
     p.add_argument("--telemetry", default=None)
     p.add_argument("--method-status", type=int, default=200)
@@ -55,7 +59,11 @@ def main():
 
     with open(args.ca) as f:
         ca = f.read()
-    cs = f"HostName={args.host};DeviceId={args.device};SharedAccessKey={args.key}"
+    cs = args.connection_string
+    if cs is None:
+        if args.host is None or args.device is None:
+            p.error("give --connection-string, or --host and --device")
+        cs = f"HostName={args.host};DeviceId={args.device};SharedAccessKey={args.key}"
     client = IoTHubDeviceClient.create_from_connection_string(
         cs, server_verification_cert=ca, connection_retry=False, keep_alive=30
     )
