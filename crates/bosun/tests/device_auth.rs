@@ -16,7 +16,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use common::Bosun;
+use common::{bosun_command, Bosun};
 use serde_json::{json, Value};
 use support::{python, Client, STEP};
 
@@ -471,4 +471,39 @@ fn a_read_only_service_subscribes_to_events_but_cannot_publish() {
         ],
     ));
     assert_eq!(as_device["reason"], NOT_AUTHORIZED, "{as_device}");
+}
+
+#[test]
+fn the_cli_prints_a_devices_connection_string() {
+    let hub = hub();
+    let api = format!("http://{}", hub.http_addr());
+    let cli = |args: &[&str]| {
+        bosun_command()
+            .args(args)
+            .args(["--api", &api, "--data-dir"])
+            .arg(hub.data_dir())
+            .output()
+            .unwrap()
+    };
+    let created = cli(&["device", "create", "cli-1", "--auth-kind", "sas"]);
+    assert!(created.status.success(), "{created:?}");
+    let keys = hub.api("GET", "/api/devices/cli-1/keys", None, &[]).json();
+    let out = cli(&["device", "keys", "cli-1"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        keys["connectionString"].as_str().unwrap()
+    );
+    let json: Value =
+        serde_json::from_slice(&cli(&["device", "keys", "cli-1", "--output", "json"]).stdout)
+            .unwrap();
+    assert_eq!(json["secondaryKey"], keys["secondaryKey"]);
+    // A device without keys: exit 1 with the API's words.
+    cli(&["device", "create", "cli-2"]);
+    let none = cli(&["device", "keys", "cli-2"]);
+    assert_eq!(none.status.code(), Some(1), "{none:?}");
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("authKind none"),
+        "{none:?}"
+    );
 }

@@ -302,14 +302,7 @@ pub(crate) async fn admit(
         tls,
         client_cert_cn: None,
     };
-    let decision = decide(&credentials, connect.will.as_ref(), config);
-    let result = match tokio::time::timeout(AUTHENTICATION_TIMEOUT, decision).await {
-        Ok(result) => result,
-        Err(_) => Err(Refusal {
-            code: ReasonCode::SERVER_UNAVAILABLE,
-            reason: "authentication timed out",
-        }),
-    };
+    let result = decide(&credentials, connect.will.as_ref(), config).await;
     if let Err(refusal) = &result {
         metrics.auth_refusals.inc(refusal.reason);
         tracing::info!(
@@ -338,7 +331,22 @@ async fn decide(
         None => return Err(Refusal::not_authorized("no credentials")),
         Some(a) => a,
     };
-    let identity = authenticator.authenticate(credentials).await?;
+    // The deadline only around the authenticator: anonymous development clients,
+    // answered above, arm no timer.
+    let identity = match tokio::time::timeout(
+        AUTHENTICATION_TIMEOUT,
+        authenticator.authenticate(credentials),
+    )
+    .await
+    {
+        Ok(answer) => answer?,
+        Err(_) => {
+            return Err(Refusal {
+                code: ReasonCode::SERVER_UNAVAILABLE,
+                reason: "authentication timed out",
+            })
+        }
+    };
     if identity
         .expires_at
         .is_some_and(|at| at <= SystemTime::now())

@@ -125,7 +125,11 @@ pub fn analyze_in_place(
 /// `N` is a const generic so the buffer is an array inside the struct: no heap, and its
 /// RAM (`4·N` bytes plus the 36-byte [`Config`]) is visible in `size_of`. `N` must be
 /// a power of two between [`crate::window::MIN_WINDOW`] and [`crate::window::MAX_WINDOW`];
-/// other values fail to compile.
+/// other values fail to compile:
+/// ```compile_fail
+/// use device::{BearingGeometry, Config, FeatureExtractor};
+/// let _ = FeatureExtractor::<1000>::new(Config::new(12_000.0, BearingGeometry::SKF_6205));
+/// ```
 #[derive(Clone, Debug)]
 pub struct FeatureExtractor<const N: usize> {
     /// Validated once in [`Self::new`].

@@ -34,7 +34,11 @@ pub struct Full<const AXES: usize>(pub [f32; AXES]);
 ///
 /// Both sizes are const generics (1 ≤ `AXES` ≤ [`MAX_AXES`]; `N` as for
 /// [`crate::FeatureExtractor`]), so `size_of::<Pipeline<4096, 3>>()` is the whole RAM
-/// cost and a bad size is a compile error.
+/// cost and a bad size is a compile error:
+/// ```compile_fail
+/// use device::{BearingGeometry, Config, Pipeline};
+/// let _ = Pipeline::<4096, 4>::new(Config::new(12_000.0, BearingGeometry::SKF_6205));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Pipeline<const N: usize, const AXES: usize> {
     /// Validated once in [`Self::new`].

@@ -129,29 +129,20 @@ impl Hub {
         }
     }
 
+    /// Read, patch and compare-and-set in one trip to the store's thread: this is the
+    /// hottest twin path (every device reports), and each hand-off to the blocking pool
+    /// costs more than the SQLite work itself.
     async fn patch_reported(&self, device: &str, patch: &Value) -> Result<u64, HubError> {
         let limits = self.inner.config.twin_limits.clone();
-        for _ in 0..MAX_RETRIES {
-            let stored = self.load_twin(device).await?;
-            let mut twin = parse_twin(&stored)?;
-            let version = twin
-                .patch_reported(patch, now_ms(), &limits)
-                .map_err(|e| HubError::Invalid(e.to_string()))?;
-            let (json, owned, expected) = (twin.to_json(), device.to_string(), stored.version);
-            match self
-                .blocking(move |s| s.save_twin(&owned, &json, expected))
-                .await
-            {
-                Ok(_) => {
-                    let detail = json!({"reportedVersion": version, "patch": patch});
-                    self.announce("twinChanged", device, detail);
-                    return Ok(version);
-                }
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(store_error(device, e)),
-            }
-        }
-        Err(HubError::Unavailable("twin is changing too fast".into()))
+        let (owned, shared_patch) = (device.to_string(), patch.clone());
+        let outcome = self
+            .blocking(move |s| Ok(patch_reported_in(s, &owned, &shared_patch, &limits)))
+            .await
+            .map_err(|e| store_error(device, e))?;
+        let version = outcome?;
+        let detail = json!({"reportedVersion": version, "patch": patch});
+        self.announce("twinChanged", device, detail);
+        Ok(version)
     }
 
     /// Sends the device what changed in its desired properties since the last version
@@ -276,6 +267,29 @@ fn error_answer(e: &HubError) -> (u16, Value) {
         _ => 500,
     };
     (status, json!({"message": e.to_string()}))
+}
+
+/// The reported-patch transaction, on the store's thread: retried when another writer
+/// got in between the read and the write.
+fn patch_reported_in(
+    s: &dyn store::Store,
+    device: &str,
+    patch: &Value,
+    limits: &crate::twin::Limits,
+) -> Result<u64, HubError> {
+    for _ in 0..MAX_RETRIES {
+        let stored = s.twin(device).map_err(|e| store_error(device, e))?;
+        let mut twin = parse_twin(&stored)?;
+        let version = twin
+            .patch_reported(patch, now_ms(), limits)
+            .map_err(|e| HubError::Invalid(e.to_string()))?;
+        match s.save_twin(device, &twin.to_json(), stored.version) {
+            Ok(_) => return Ok(version),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(store_error(device, e)),
+        }
+    }
+    Err(HubError::Unavailable("twin is changing too fast".into()))
 }
 
 /// Scans twins after `after` until `limit` match (or, for COUNT, all of them).
