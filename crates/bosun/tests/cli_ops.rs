@@ -70,6 +70,9 @@ fn an_operator_manages_a_device_from_the_command_line() {
         &["--device", "press-4", "--timeout", "60"],
     );
     dev.wait_event("ready", STEP);
+    // Its twin GET answered first: a patch racing the GET would arrive in the answer
+    // instead of as a desired-property notification.
+    dev.wait_event("twin", STEP);
 
     let twin = ok_json(
         &broker,

@@ -223,3 +223,20 @@ proptest! {
         }
     }
 }
+
+/// Forward compatibility: a newer device may append fields (new `#[n]` indices) to any
+/// struct; this decoder must skip them rather than fail.
+#[test]
+fn cbor_skips_fields_appended_by_newer_encoders() {
+    let f = Features {
+        seq: 7,
+        window_len: 4096,
+        ..Features::default()
+    };
+    let bytes = cbor::to_vec(&f);
+    assert_eq!(bytes[0], 0x85, "Features is a 5-element array");
+    let mut newer = vec![0x86];
+    newer.extend_from_slice(&bytes[1..]);
+    newer.extend_from_slice(&[0x63, b'n', b'e', b'w']); // a sixth field: text "new"
+    assert_eq!(cbor::decode(&newer), Ok(f));
+}

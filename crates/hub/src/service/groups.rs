@@ -110,6 +110,7 @@ fn info(group: Group) -> GroupInfo {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::parse_condition;
 

@@ -247,8 +247,9 @@ fn metadata_mirrors(twin: &Twin) -> bool {
 fn reported_floats_survive_storage_bit_for_bit() -> Result<(), TwinError> {
     let limits = Limits::default();
     let mut twin = Twin::new("d1", None, None, 0, &limits)?;
-    let patch: Value = serde_json::from_str(r#"{"x":[0,555555555555555555555555555555552,0.1,1e-300]}"#)
-        .map_err(TwinError::Storage)?;
+    let patch: Value =
+        serde_json::from_str(r#"{"x":[0,555555555555555555555555555555552,0.1,1e-300]}"#)
+            .map_err(TwinError::Storage)?;
     twin.patch_reported(&patch, 1, &limits)?;
     assert_eq!(Twin::from_json(&twin.to_json())?, twin);
     Ok(())

@@ -2,7 +2,7 @@
 //!
 //! For consumers that already run on Protobuf. One three-level message does not justify
 //! `prost` (a code generator, a build script and `protoc` or its vendored copy); a
-//! bounds-checked reader and writer ([`wire`]) and the mapping below do, and they
+//! bounds-checked reader and writer (`wire.rs`) and the mapping below do, and they
 //! allocate nothing, so the device can use them too. The decoder follows the proto3
 //! rules a generated one would: fields in any order, the last value of a scalar wins,
 //! unknown fields are skipped, repeated floats are accepted packed or not. Beyond those
