@@ -107,6 +107,14 @@ install_azure_sdk
 install_nextest
 export BOSUN_AZURE_PYTHON="$AZURE_VENV/bin/python"
 
+# The device SDK must build without `std`: its no-std-check staticlib defines its own
+# panic handler, so it fails to link if anything in the graph pulls `std` back in.
+check_device_no_std() {
+    log "checking that bosun-device builds as #![no_std]"
+    cargo build --quiet --release --manifest-path crates/device/no-std-check/Cargo.toml \
+        --target-dir target/no-std-check
+}
+
 # The whole workspace, unless the caller picked packages with -p/--package.
 options=(--workspace)
 for arg in "$@"; do
@@ -116,5 +124,8 @@ for arg in "$@"; do
 done
 if [ -n "${CI:-}" ]; then
     options+=(--profile ci)
+fi
+if [ "${#options[@]}" -gt 0 ] && [ "${options[0]}" = "--workspace" ]; then
+    check_device_no_std
 fi
 exec cargo nextest run ${options[@]+"${options[@]}"} "$@"
