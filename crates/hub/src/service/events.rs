@@ -119,6 +119,30 @@ impl Hub {
         }
     }
 
+    /// Passes a device's telemetry to whoever listens (the data pipeline); a listener
+    /// that falls behind skips messages rather than slowing the hub.
+    fn hand_over_telemetry(
+        &self,
+        device_id: std::sync::Arc<str>,
+        properties: Vec<(String, String)>,
+        p: &ServicePublish,
+    ) {
+        if self.inner.telemetry.receiver_count() == 0 {
+            return;
+        }
+        let content_type = p
+            .properties
+            .as_ref()
+            .and_then(|props| props.content_type.clone());
+        let _ = self.inner.telemetry.send(super::Telemetry {
+            device_id,
+            properties,
+            content_type,
+            payload: p.payload.clone(),
+            received_ms: now_ms(),
+        });
+    }
+
     /// A publish the hub consumed or tapped.
     async fn on_device_publish(&self, p: ServicePublish) {
         let device = &*p.client_id;
@@ -131,8 +155,14 @@ impl Hub {
             }
             Some(Ok(t)) => t,
         };
-        if let DeviceTopic::Telemetry { device_id, .. } = &parsed {
-            if device_id != device {
+        if let DeviceTopic::Telemetry {
+            device_id,
+            properties,
+        } = parsed
+        {
+            if device_id == device {
+                self.hand_over_telemetry(p.client_id.clone(), properties, &p);
+            } else {
                 // Attributed to the authenticated client, never to what the topic says.
                 tracing::warn!(device, claimed = %device_id, "telemetry on another device's topic ignored");
             }

@@ -86,6 +86,28 @@ pub fn broker_spec() -> ServiceSpec {
     }
 }
 
+/// Telemetry messages buffered for a slow pipeline before it sees a gap.
+const TELEMETRY_BUFFER: usize = 16_384;
+
+/// One telemetry message, as the data pipeline receives it.
+///
+/// `device_id` is the authenticated client that published it, never what the topic
+/// claims; `properties` are the decoded property bag of the topic (`$.ct`, `$.ce` and
+/// application properties), `content_type` the MQTT 5 property if one was sent.
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    /// The device that sent it.
+    pub device_id: std::sync::Arc<str>,
+    /// Properties from the topic's property bag.
+    pub properties: Vec<(String, String)>,
+    /// MQTT 5 content type, if sent.
+    pub content_type: Option<String>,
+    /// The payload (JSON, CBOR or Protobuf features).
+    pub payload: bytes::Bytes,
+    /// When the hub received it (ms since the Unix epoch).
+    pub received_ms: i64,
+}
+
 /// Events buffered for slow `/api/events` readers before they see a gap.
 const EVENT_BUFFER: usize = 4096;
 
@@ -114,6 +136,8 @@ struct Inner {
     broker: ServiceHandle,
     config: HubConfig,
     events: broadcast::Sender<Event>,
+    /// Telemetry from devices, attributed to the connection that sent it.
+    telemetry: broadcast::Sender<Telemetry>,
     /// Woken whenever a device connects or subscribes, for method calls waiting on it.
     arrivals: Notify,
     next_id: AtomicU64,
@@ -148,12 +172,14 @@ impl Hub {
         config: HubConfig,
     ) -> Hub {
         let (tx, _) = broadcast::channel(EVENT_BUFFER);
+        let (telemetry, _) = broadcast::channel(TELEMETRY_BUFFER);
         let hub = Hub {
             inner: Arc::new(Inner {
                 store,
                 broker,
                 config,
                 events: tx,
+                telemetry,
                 arrivals: Notify::new(),
                 next_id: AtomicU64::new(1),
                 state: Mutex::new(Volatile::default()),
@@ -195,6 +221,13 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Device telemetry, for the data pipeline. Telemetry stays MQTT traffic too (any
+    /// subscriber with the right to see it gets it from the broker); this is the hub's
+    /// attributed copy.
+    pub fn telemetry(&self) -> broadcast::Receiver<Telemetry> {
+        self.inner.telemetry.subscribe()
     }
 
     /// Device lifecycle and presence events, for `/api/events`.

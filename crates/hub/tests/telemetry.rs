@@ -1,0 +1,112 @@
+//! Telemetry reaches the data pipeline's channel attributed to the connection that sent
+//! it, with its property bag decoded; a publish on another device's topic does not.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use broker::{metrics::Metrics, Broker, Config};
+use bytes::{Bytes, BytesMut};
+use hub::service::{broker_spec, Hub, HubConfig};
+use mqtt::{Connect, Packet, Properties, ProtocolVersion, Publish, QoS};
+use store::SqliteStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn send(stream: &mut TcpStream, packet: &Packet) {
+    let mut buf = BytesMut::new();
+    mqtt::encode(packet, ProtocolVersion::V311, &mut buf).unwrap();
+    stream.write_all(&buf).await.unwrap();
+}
+
+async fn recv(stream: &mut TcpStream, buf: &mut BytesMut) -> Packet {
+    loop {
+        if let Some(p) = mqtt::decode(buf, Some(ProtocolVersion::V311), 1 << 20).unwrap() {
+            return p;
+        }
+        assert!(stream.read_buf(buf).await.unwrap() > 0, "connection closed");
+    }
+}
+
+fn publish(topic: &str, id: u16, payload: &'static [u8]) -> Packet {
+    Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: topic.into(),
+        packet_id: Some(id),
+        properties: Properties::default(),
+        payload: Bytes::from_static(payload),
+    })
+}
+
+#[tokio::test]
+async fn telemetry_is_attributed_to_the_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        dev: true,
+        ..Config::default()
+    };
+    let (broker, service, events) =
+        Broker::start_with_service(config, Arc::new(Metrics::default()), broker_spec())
+            .await
+            .unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
+    let hub = Hub::start(Arc::new(store), service, events, HubConfig::default());
+    let mut telemetry = hub.telemetry();
+
+    let mut stream = TcpStream::connect(broker.local_addr()).await.unwrap();
+    let connect = Connect {
+        protocol: ProtocolVersion::V311,
+        clean_start: true,
+        keep_alive: 30,
+        client_id: "motor-17".into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties::default(),
+    };
+    send(&mut stream, &Packet::Connect(Box::new(connect))).await;
+    let mut buf = BytesMut::new();
+    assert!(matches!(
+        recv(&mut stream, &mut buf).await,
+        Packet::ConnAck(_)
+    ));
+
+    send(
+        &mut stream,
+        &publish("devices/someone-else/messages/events/", 1, b"spoof"),
+    )
+    .await;
+    let topic = "devices/motor-17/messages/events/%24.ct=application%2Fcbor&kind=features";
+    send(&mut stream, &publish(topic, 2, b"\xa1\x01\x02")).await;
+    for _ in 0..2 {
+        assert!(matches!(
+            recv(&mut stream, &mut buf).await,
+            Packet::PubAck(_)
+        ));
+    }
+
+    let got = tokio::time::timeout(Duration::from_secs(10), telemetry.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&*got.device_id, "motor-17");
+    assert_eq!(&got.payload[..], b"\xa1\x01\x02");
+    assert_eq!(
+        got.properties,
+        vec![
+            ("$.ct".to_string(), "application/cbor".to_string()),
+            ("kind".to_string(), "features".to_string())
+        ]
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), telemetry.recv())
+            .await
+            .is_err(),
+        "the spoofed publish reached the pipeline"
+    );
+}
