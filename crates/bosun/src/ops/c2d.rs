@@ -186,10 +186,8 @@ fn send_body(send: &SendArgs) -> Value {
 
 /// `c2d feedback`: pages until done with `--all`.
 fn run_feedback(api: &Api, args: &FeedbackArgs, output: Output) -> Result<()> {
-    let mut items = Vec::new();
-    let mut continuation: Option<String> = None;
-    loop {
-        let target = format!(
+    let pages = super::collect_pages(args.all, |continuation| {
+        api.get(&format!(
             "/api/feedback{}",
             query(&[
                 ("deviceId", args.device.clone()),
@@ -201,44 +199,26 @@ fn run_feedback(api: &Api, args: &FeedbackArgs, output: Output) -> Result<()> {
                         .map(|a| a.to_string())
                 ),
                 ("limit", args.limit.map(|l| l.to_string())),
-                ("continuation", continuation.clone()),
+                ("continuation", continuation.map(str::to_owned)),
             ])
-        );
-        let mut page = api.get(&target)?;
-        if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
-            items.extend(page_items);
-        }
-        continuation = page["continuation"].as_str().map(str::to_owned);
-        if !args.all || continuation.is_none() {
-            break;
-        }
+        ))
+    })?;
+    super::print_pages(&pages, output, feedback_table, "more records: add --all")
+}
+
+/// The feedback table.
+fn feedback_table(items: &[Value]) -> Table {
+    let mut table = Table::new(&["SEQ", "TIME", "DEVICE", "MESSAGE", "OUTCOME"]);
+    for f in items {
+        table.push(vec![
+            text(f, "seq"),
+            text(f, "time"),
+            text(f, "deviceId"),
+            text(f, "messageId"),
+            text(f, "outcome"),
+        ]);
     }
-    match output {
-        Output::Json => {
-            let mut body = json!({ "items": items });
-            if let Some(c) = continuation {
-                body["continuation"] = json!(c);
-            }
-            print_json(&body)
-        }
-        Output::Table => {
-            let mut table = Table::new(&["SEQ", "TIME", "DEVICE", "MESSAGE", "OUTCOME"]);
-            for f in &items {
-                table.push(vec![
-                    text(f, "seq"),
-                    text(f, "time"),
-                    text(f, "deviceId"),
-                    text(f, "messageId"),
-                    text(f, "outcome"),
-                ]);
-            }
-            super::emit(&table.render())?;
-            if continuation.is_some() {
-                eprintln!("(more records: add --all)");
-            }
-            Ok(())
-        }
-    }
+    table
 }
 
 /// The queued-messages table.

@@ -246,10 +246,8 @@ fn set_status(api: &Api, id: &str, status: &str, output: Output) -> Result<()> {
 
 /// `device list`: one page, or all of them with `--all`.
 fn run_list(api: &Api, list: &ListArgs, output: Output) -> Result<()> {
-    let mut items = Vec::new();
-    let mut continuation: Option<String> = None;
-    loop {
-        let target = format!(
+    let pages = super::collect_pages(list.all, |continuation| {
+        api.get(&format!(
             "/api/devices{}",
             query(&[
                 ("status", list.status.map(super::value_name)),
@@ -257,34 +255,12 @@ fn run_list(api: &Api, list: &ListArgs, output: Output) -> Result<()> {
                 ("group", list.group.clone()),
                 ("tag", list.tag.as_ref().map(|(k, v)| format!("{k}:{v}"))),
                 ("limit", list.limit.map(|l| l.to_string())),
-                ("continuation", continuation.clone()),
+                ("continuation", continuation.map(str::to_owned)),
             ])
-        );
-        let mut page = api.get(&target)?;
-        if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
-            items.extend(page_items);
-        }
-        continuation = page["continuation"].as_str().map(str::to_owned);
-        if !list.all || continuation.is_none() {
-            break;
-        }
-    }
-    match output {
-        Output::Json => {
-            let mut body = json!({ "items": items });
-            if let Some(c) = continuation {
-                body["continuation"] = json!(c);
-            }
-            print_json(&body)
-        }
-        Output::Table => {
-            super::emit(&device_table(&items).render())?;
-            if continuation.is_some() {
-                eprintln!("(more devices: add --all, or a larger --limit)");
-            }
-            Ok(())
-        }
-    }
+        ))
+    })?;
+    let more = "more devices: add --all, or a larger --limit";
+    super::print_pages(&pages, output, device_table, more)
 }
 
 /// The device listing table.

@@ -155,42 +155,18 @@ fn group_path(name: &str) -> String {
 
 /// `group devices`: one page, or all of them with `--all`.
 fn run_devices(api: &Api, args: &DevicesArgs, output: Output) -> Result<()> {
-    let mut items = Vec::new();
-    let mut continuation: Option<String> = None;
-    loop {
-        let target = format!(
+    let pages = super::collect_pages(args.all, |continuation| {
+        api.get(&format!(
             "{}/devices{}",
             group_path(&args.name),
             query(&[
                 ("limit", args.limit.map(|l| l.to_string())),
-                ("continuation", continuation.clone()),
+                ("continuation", continuation.map(str::to_owned)),
             ])
-        );
-        let mut page = api.get(&target)?;
-        if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
-            items.extend(page_items);
-        }
-        continuation = page["continuation"].as_str().map(str::to_owned);
-        if !args.all || continuation.is_none() {
-            break;
-        }
-    }
-    match output {
-        Output::Json => {
-            let mut body = json!({ "items": items });
-            if let Some(c) = continuation {
-                body["continuation"] = json!(c);
-            }
-            print_json(&body)
-        }
-        Output::Table => {
-            super::emit(&member_table(&items).render())?;
-            if continuation.is_some() {
-                eprintln!("(more devices: add --all, or a larger --limit)");
-            }
-            Ok(())
-        }
-    }
+        ))
+    })?;
+    let more = "more devices: add --all, or a larger --limit";
+    super::print_pages(&pages, output, member_table, more)
 }
 
 /// The group listing table.

@@ -29,7 +29,10 @@ pub(crate) mod twin;
 use std::io::{self, Write};
 
 use clap::ValueEnum;
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::ops::api::Output;
+use crate::ops::table::Table;
 
 /// Writes `text` to stdout. A closed stdout (`bosun … | head`) is not a failure: the
 /// reader has what it wanted.
@@ -85,5 +88,62 @@ mod tests {
         assert!(parse_json_object("[1]").is_err());
         assert!(parse_json_object("{\"a\":1}").is_ok());
         assert_eq!(value_name(device::AuthKind::X509), "x509");
+    }
+}
+
+/// The items of one or more pages of a listing, and where the server said to go on.
+pub(crate) struct Pages {
+    /// Every item read.
+    pub(crate) items: Vec<Value>,
+    /// The continuation after the last page read; `None` when that was the last.
+    pub(crate) continuation: Option<String>,
+}
+
+/// Reads one page, or every page with `all`; `fetch` reads the page after the given
+/// continuation (`None`: the first). Every listing command pages the same way.
+pub(crate) fn collect_pages(
+    all: bool,
+    mut fetch: impl FnMut(Option<&str>) -> anyhow::Result<Value>,
+) -> anyhow::Result<Pages> {
+    let mut items = Vec::new();
+    let mut continuation: Option<String> = None;
+    loop {
+        let mut page = fetch(continuation.as_deref())?;
+        if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
+            items.extend(page_items);
+        }
+        continuation = page["continuation"].as_str().map(str::to_owned);
+        if !all || continuation.is_none() {
+            return Ok(Pages {
+                items,
+                continuation,
+            });
+        }
+    }
+}
+
+/// Prints pages as the API's `{items, continuation}` JSON, or as `table` with a hint on
+/// stderr (`more`) when further pages exist.
+pub(crate) fn print_pages(
+    pages: &Pages,
+    output: Output,
+    table: impl FnOnce(&[Value]) -> Table,
+    more: &str,
+) -> anyhow::Result<()> {
+    match output {
+        Output::Json => {
+            let mut body = json!({ "items": pages.items });
+            if let Some(c) = &pages.continuation {
+                body["continuation"] = json!(c);
+            }
+            api::print_json(&body)
+        }
+        Output::Table => {
+            emit(&table(&pages.items).render())?;
+            if pages.continuation.is_some() {
+                eprintln!("({more})");
+            }
+            Ok(())
+        }
     }
 }

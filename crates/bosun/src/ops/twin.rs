@@ -147,41 +147,22 @@ fn show_twin(reply: &Reply, output: Output) -> Result<()> {
 
 /// `twin query`: pages until done with `--all`.
 fn run_query(api: &Api, args: &QueryArgs, output: Output) -> Result<()> {
-    let mut items = Vec::new();
-    let mut continuation: Option<String> = None;
-    loop {
+    let pages = super::collect_pages(args.all, |continuation| {
         let mut body = json!({ "query": args.query });
         if let Some(limit) = args.limit {
             body["limit"] = json!(limit);
         }
-        if let Some(c) = &continuation {
+        if let Some(c) = continuation {
             body["continuation"] = json!(c);
         }
-        let mut page = api.call("POST", "/api/query", Some(&body), &[])?.json;
-        if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
-            items.extend(page_items);
-        }
-        continuation = page["continuation"].as_str().map(str::to_owned);
-        if !args.all || continuation.is_none() {
-            break;
-        }
-    }
-    match output {
-        Output::Json => {
-            let mut body = json!({ "items": items });
-            if let Some(c) = continuation {
-                body["continuation"] = json!(c);
-            }
-            print_json(&body)
-        }
-        Output::Table => {
-            super::emit(&Table::from_objects(&items).render())?;
-            if continuation.is_some() {
-                eprintln!("(more results: add --all)");
-            }
-            Ok(())
-        }
-    }
+        Ok(api.call("POST", "/api/query", Some(&body), &[])?.json)
+    })?;
+    super::print_pages(
+        &pages,
+        output,
+        Table::from_objects,
+        "more results: add --all",
+    )
 }
 
 #[cfg(test)]
