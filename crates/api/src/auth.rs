@@ -184,6 +184,16 @@ pub(crate) async fn guard(State(gate): State<Gate>, request: Request, next: Next
     next.run(request).await
 }
 
+/// The role of the token a request carries, if it carries a valid one (the guard has
+/// already checked the operation's minimum role; handlers ask this to decide what to
+/// show, e.g. secrets to administrators only).
+pub(crate) fn caller_role(headers: &HeaderMap, tokens: &Tokens) -> Option<Role> {
+    match bearer_token(headers) {
+        Bearer::Token(token) => tokens.authenticate(token),
+        Bearer::Missing | Bearer::OtherScheme => None,
+    }
+}
+
 /// What the `Authorization` header holds.
 enum Bearer<'a> {
     /// No header.

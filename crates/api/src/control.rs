@@ -8,8 +8,9 @@
 use std::future::Future;
 
 use hub::service::{
-    C2dMessage, C2dSend, DeviceInfo, DeviceKeys, DeviceQuery, DeviceUpdate, Event, Feedback,
-    GroupInfo, Hub, HubError, KeyName, MethodCall, MethodResponse, NewDevice, Page, TwinView,
+    C2dMessage, C2dSend, DeviceInfo, DeviceKeys, DeviceQuery, DeviceUpdate, EnrollmentInfo,
+    EnrollmentKind, EnrollmentSpec, Event, Feedback, GroupInfo, Hub, HubError, KeyName, MethodCall,
+    MethodResponse, NewDevice, Page, TwinView,
 };
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -94,6 +95,30 @@ pub trait ControlPlane: Clone + Send + Sync + 'static {
     fn groups(&self) -> impl Future<Output = Result<Vec<GroupInfo>, HubError>> + Send;
     /// Removes a device group (its devices are untouched).
     fn delete_group(&self, name: &str) -> impl Future<Output = Result<(), HubError>> + Send;
+    /// Creates or replaces a provisioning enrollment.
+    fn put_enrollment(
+        &self,
+        kind: EnrollmentKind,
+        name: &str,
+        spec: EnrollmentSpec,
+    ) -> impl Future<Output = Result<EnrollmentInfo, HubError>> + Send;
+    /// One enrollment, key included.
+    fn enrollment(
+        &self,
+        kind: EnrollmentKind,
+        name: &str,
+    ) -> impl Future<Output = Result<EnrollmentInfo, HubError>> + Send;
+    /// Every enrollment of a kind, keys included.
+    fn enrollments(
+        &self,
+        kind: EnrollmentKind,
+    ) -> impl Future<Output = Result<Vec<EnrollmentInfo>, HubError>> + Send;
+    /// Removes an enrollment (devices it registered stay).
+    fn delete_enrollment(
+        &self,
+        kind: EnrollmentKind,
+        name: &str,
+    ) -> impl Future<Output = Result<(), HubError>> + Send;
     /// One page of a group's current members, after the hub's continuation `after`.
     fn group_devices(
         &self,
@@ -207,6 +232,34 @@ impl ControlPlane for Hub {
     }
     fn delete_group(&self, name: &str) -> impl Future<Output = Result<(), HubError>> + Send {
         Hub::delete_group(self, name)
+    }
+    fn put_enrollment(
+        &self,
+        kind: EnrollmentKind,
+        name: &str,
+        spec: EnrollmentSpec,
+    ) -> impl Future<Output = Result<EnrollmentInfo, HubError>> + Send {
+        Hub::put_enrollment(self, kind, name, spec)
+    }
+    fn enrollment(
+        &self,
+        kind: EnrollmentKind,
+        name: &str,
+    ) -> impl Future<Output = Result<EnrollmentInfo, HubError>> + Send {
+        Hub::enrollment(self, kind, name)
+    }
+    fn enrollments(
+        &self,
+        kind: EnrollmentKind,
+    ) -> impl Future<Output = Result<Vec<EnrollmentInfo>, HubError>> + Send {
+        Hub::enrollments(self, Some(kind))
+    }
+    fn delete_enrollment(
+        &self,
+        kind: EnrollmentKind,
+        name: &str,
+    ) -> impl Future<Output = Result<(), HubError>> + Send {
+        Hub::delete_enrollment(self, kind, name)
     }
     fn group_devices(
         &self,

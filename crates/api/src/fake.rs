@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use hub::service::{
     C2dMessage, C2dOutcome, C2dSend, ConnectionState, DeviceInfo, DeviceKeys, DeviceQuery,
-    DeviceStatus, DeviceUpdate, Event, Feedback, GroupInfo, HubError, KeyName, MethodCall,
-    MethodResponse, NewDevice, Page, TwinView,
+    DeviceStatus, DeviceUpdate, EnrollmentInfo, EnrollmentKind, EnrollmentSpec, Event, Feedback,
+    GroupInfo, HubError, KeyName, MethodCall, MethodResponse, NewDevice, Page, TwinView,
 };
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -62,6 +62,8 @@ pub(crate) struct State {
     keys: BTreeMap<String, (String, String)>,
     /// Keys handed out so far, to make each new one different.
     next_key: u64,
+    /// Enrollments by kind and name.
+    enrollments: BTreeMap<(&'static str, String), EnrollmentInfo>,
 }
 
 impl State {
@@ -629,6 +631,71 @@ impl ControlPlane for Fake {
     }
     fn groups(&self) -> impl Future<Output = Result<Vec<GroupInfo>, HubError>> + Send {
         ready(Ok(self.all_groups()))
+    }
+    fn put_enrollment(
+        &self,
+        kind: EnrollmentKind,
+        name: &str,
+        spec: EnrollmentSpec,
+    ) -> impl Future<Output = Result<EnrollmentInfo, HubError>> + Send {
+        let mut state = self.state();
+        let key = match spec.key {
+            Some(key) => key,
+            None => state.fresh_key(),
+        };
+        let info = EnrollmentInfo {
+            kind: kind.as_str(),
+            name: name.to_owned(),
+            key: Some(key),
+            initial_twin: json!({
+                "tags": spec.tags.unwrap_or_else(|| json!({})),
+                "desired": spec.desired.unwrap_or_else(|| json!({})),
+            }),
+            device_group: spec.device_group,
+            disabled: spec.disabled,
+            created_time: hub::twin::rfc3339(NOW_MS),
+        };
+        state
+            .enrollments
+            .insert((kind.as_str(), name.to_owned()), info.clone());
+        ready(Ok(info))
+    }
+    fn enrollment(
+        &self,
+        kind: EnrollmentKind,
+        name: &str,
+    ) -> impl Future<Output = Result<EnrollmentInfo, HubError>> + Send {
+        ready(
+            self.state()
+                .enrollments
+                .get(&(kind.as_str(), name.to_owned()))
+                .cloned()
+                .ok_or_else(|| HubError::NotFound(format!("enrollment {name}"))),
+        )
+    }
+    fn enrollments(
+        &self,
+        kind: EnrollmentKind,
+    ) -> impl Future<Output = Result<Vec<EnrollmentInfo>, HubError>> + Send {
+        let all = self.state().enrollments.clone();
+        ready(Ok(all
+            .into_iter()
+            .filter(|((k, _), _)| *k == kind.as_str())
+            .map(|(_, info)| info)
+            .collect()))
+    }
+    fn delete_enrollment(
+        &self,
+        kind: EnrollmentKind,
+        name: &str,
+    ) -> impl Future<Output = Result<(), HubError>> + Send {
+        ready(
+            self.state()
+                .enrollments
+                .remove(&(kind.as_str(), name.to_owned()))
+                .map(drop)
+                .ok_or_else(|| HubError::NotFound(format!("enrollment {name}"))),
+        )
     }
     fn delete_group(&self, name: &str) -> impl Future<Output = Result<(), HubError>> + Send {
         ready(self.remove_group(name))

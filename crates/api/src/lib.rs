@@ -12,6 +12,7 @@
 //! - `devices`, `keys`, `twins`, `methods`, `messages`, `events`, `groups`: handlers,
 //!   one file per resource.
 //! - `groups`: device groups (named twin-query conditions) and their current members.
+//! - `enrollments`: provisioning enrollments (individual and group); keys to admins only.
 //! - `openapi`: renders the table as an OpenAPI 3.0 document; `schema` has the bodies.
 //! - `problem`: RFC 9457 problem details; every error leaves through it.
 //! - `auth`: bearer tokens checked against the table's role; `tokens`: the token file.
@@ -29,6 +30,7 @@ mod auth;
 mod continuation;
 mod control;
 mod devices;
+mod enrollments;
 mod events;
 mod extract;
 mod groups;

@@ -264,6 +264,79 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
         ),
         ("GroupPage", page("GroupMember")),
         (
+            "EnrollmentSpec",
+            object(
+                "A provisioning enrollment's definition.",
+                &[
+                    (
+                        "key",
+                        string(
+                            "Symmetric key, base64 of 16 to 64 bytes: the device key \
+                             (individual) or the group key devices' keys derive from. \
+                             Generated when absent for a new enrollment, kept otherwise.",
+                        ),
+                    ),
+                    ("initialTwin", initial_twin()),
+                    (
+                        "deviceGroup",
+                        nullable_string("Device group registered devices join."),
+                    ),
+                    (
+                        "disabled",
+                        json!({"type": "boolean", "default": false,
+                               "description": "Refuse registrations."}),
+                    ),
+                ],
+                &[],
+            ),
+        ),
+        (
+            "Enrollment",
+            object(
+                "A provisioning enrollment.",
+                &[
+                    (
+                        "kind",
+                        one_of(&["individual", "group"], "Individual or group."),
+                    ),
+                    (
+                        "name",
+                        string("Registration id (individual) or group name (group)."),
+                    ),
+                    (
+                        "key",
+                        string("Symmetric key (base64); present for administrators only."),
+                    ),
+                    ("initialTwin", initial_twin()),
+                    (
+                        "deviceGroup",
+                        nullable_string("Device group registered devices join."),
+                    ),
+                    (
+                        "disabled",
+                        json!({"type": "boolean", "description": "Registrations are refused."}),
+                    ),
+                    ("createdTime", time("When it was last defined.", false)),
+                ],
+                &[
+                    "kind",
+                    "name",
+                    "initialTwin",
+                    "deviceGroup",
+                    "disabled",
+                    "createdTime",
+                ],
+            ),
+        ),
+        (
+            "EnrollmentList",
+            object(
+                "Every enrollment of a kind, by name.",
+                &[("items", array_of("Enrollment"))],
+                &["items"],
+            ),
+        ),
+        (
             "Twin",
             free_object(
                 "The service view of a twin (Azure IoT Hub shape): deviceId, etag, version, \
@@ -531,4 +604,16 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
         ),
         ("OpenApiDocument", free_object("An OpenAPI 3.0 document.")),
     ]
+}
+
+/// The initial twin an enrollment gives registered devices.
+fn initial_twin() -> Value {
+    object(
+        "Initial twin of registered devices (an existing device's twin is never reset).",
+        &[
+            ("tags", free_object("Initial tags.")),
+            ("desired", free_object("Initial desired properties.")),
+        ],
+        &[],
+    )
 }

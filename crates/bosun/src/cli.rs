@@ -89,6 +89,9 @@ pub(crate) enum Command {
     /// Define device groups by twin-query conditions and list their devices.
     #[command(after_help = ops::group::EXAMPLES, subcommand_required = true)]
     Group(ops::group::GroupArgs),
+    /// Manage provisioning enrollments (zero-touch device registration).
+    #[command(after_help = ops::enrollment::EXAMPLES, subcommand_required = true)]
+    Enrollment(ops::enrollment::EnrollmentArgs),
     /// Call direct methods on devices.
     #[command(after_help = ops::method::EXAMPLES, subcommand_required = true)]
     Method(ops::method::MethodArgs),
@@ -98,6 +101,10 @@ pub(crate) enum Command {
     /// Follow device events as they happen.
     #[command(after_help = ops::events::EXAMPLES, subcommand_required = true)]
     Events(ops::events::EventsArgs),
+    /// Device certificates: the built-in CA, registered CAs, revocation (on the data
+    /// directory, no server needed).
+    #[command(after_help = ops::ca::EXAMPLES, subcommand_required = true)]
+    Ca(ops::ca::CaArgs),
 }
 
 /// Flags of `bosun serve`; each one overrides the configuration key named in its help.

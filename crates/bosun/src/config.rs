@@ -97,12 +97,15 @@ pub(crate) struct Settings {
 pub(crate) struct HubSettings {
     /// The host name devices reach the hub by, for connection strings.
     pub(crate) host_name: String,
+    /// The DPS id scope provisioning clients name (`{id scope}/registrations/…`).
+    pub(crate) id_scope: String,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
         HubSettings {
             host_name: hub::service::HubConfig::default().host_name,
+            id_scope: hub::auth::DEFAULT_ID_SCOPE.into(),
         }
     }
 }
@@ -342,6 +345,10 @@ impl Settings {
         self.acl.device_acl()?;
         if self.hub.host_name.is_empty() {
             bail!("configuration key hub.host_name must not be empty");
+        }
+        let scope = &self.hub.id_scope;
+        if scope.is_empty() || scope.contains(['/', '+', '#']) {
+            bail!("configuration key hub.id_scope must be non-empty, without / + #");
         }
         let tls = &self.tls;
         if tls.cert_file.as_os_str().is_empty() != tls.key_file.as_os_str().is_empty() {

@@ -12,7 +12,8 @@
 //!   `bosun-service`, password an API token; admin and operator tokens may publish and
 //!   subscribe anywhere, read-only tokens may only subscribe;
 //! - **devices**: everyone else, checked by the hub ([`hub::auth::DeviceAuth`]: SAS
-//!   tokens, and the device ACL).
+//!   tokens, and the device ACL), including **provisioning clients** (user name
+//!   `{id scope}/registrations/{registration id}/…`, confined to `$dps/registrations/…`).
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use broker::auth::{
     AuthFuture, Authenticator, Authorizer, Credentials, Identity, IdentityKind, Refusal,
 };
 use broker::service::{ServiceEvent, ServiceHandle};
-use hub::auth::DeviceAuth;
+use hub::auth::{DeviceAuth, ProvisioningAuth, Registrations};
 use hub::service::{Hub, HubConfig};
 use store::sqlite::SqliteOptions;
 use store::SqliteStore;
@@ -39,6 +40,8 @@ pub(crate) struct ControlPlane {
     store: Arc<SqliteStore>,
     tokens: Arc<api::Tokens>,
     auth: Arc<MqttAuth>,
+    /// Provisioning clients the authenticator accepted, for the hub.
+    registrations: Registrations,
 }
 
 /// Opens the store and the API tokens and builds MQTT authentication over them.
@@ -58,11 +61,16 @@ pub(crate) fn open(settings: &Settings) -> Result<ControlPlane> {
         );
     }
     let tokens = Arc::new(tokens);
+    let registrations = Registrations::default();
     let devices = DeviceAuth::new(
         store.clone(),
         settings.acl.device_acl()?,
         settings.serve.dev,
-    );
+    )
+    .with_provisioning(ProvisioningAuth {
+        id_scope: settings.hub.id_scope.clone(),
+        registrations: registrations.clone(),
+    });
     let auth = Arc::new(MqttAuth {
         devices,
         tokens: tokens.clone(),
@@ -71,6 +79,7 @@ pub(crate) fn open(settings: &Settings) -> Result<ControlPlane> {
         store,
         tokens,
         auth,
+        registrations,
     })
 }
 
@@ -91,6 +100,7 @@ impl ControlPlane {
         let config = HubConfig {
             auto_register: settings.serve.dev,
             host_name: settings.hub.host_name.clone(),
+            registrations: self.registrations,
             ..HubConfig::default()
         };
         let hub = Hub::start(self.store, service, events, config);

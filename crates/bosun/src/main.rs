@@ -48,8 +48,10 @@ fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Device(args) => ops::device::run(args),
         Command::Twin(args) => ops::twin::run(args),
         Command::Group(args) => ops::group::run(args),
+        Command::Enrollment(args) => ops::enrollment::run(args),
         Command::Method(args) => ops::method::run(args),
         Command::C2d(args) => ops::c2d::run(args),
         Command::Events(args) => ops::events::run(args),
+        Command::Ca(args) => ops::ca::run(args),
     }
 }

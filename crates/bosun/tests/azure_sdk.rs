@@ -2,6 +2,8 @@
 //! `tests/clients/azure_device.py`) against bosun: TLS on 8883, twin GET and reported
 //! patch, desired updates, a direct method through the REST API, a C2D message with
 //! properties, telemetry — and the twin still there after the hub is killed with -9.
+//! Also zero-touch provisioning with the SDK's `ProvisioningDeviceClient`
+//! (`tests/clients/azure_provision.py`) through group and individual enrollments.
 //!
 //! The SDK always dials port 8883, so each test listens on its own loopback address
 //! 127.0.0.N:8883 (Linux routes all of 127/8 to lo) and the generated server
@@ -220,4 +222,119 @@ fn the_azure_device_sdk_authenticates_with_its_key_without_dev_mode() {
     assert_eq!(c2d["data"], "hello with a key", "{c2d}");
     let info = broker.api("GET", "/api/devices/sdk-sas", None, &[]).json();
     assert_eq!(info["connectionState"], "connected", "{info}");
+}
+
+/// Runs `tests/clients/azure_provision.py` (the SDK's ProvisioningDeviceClient, then
+/// IoTHubDeviceClient with the same key) to completion.
+fn sdk_provision(broker: &Bosun, registration_id: &str, extra: &[&str]) -> Client {
+    let python = azure_python();
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/test.sh",
+        python.display()
+    );
+    let mut cmd = Command::new(python);
+    cmd.arg("-u")
+        .arg(support::clients_dir().join("azure_provision.py"))
+        .args(["--host", &broker.mqtts_addr().ip().to_string(), "--ca"])
+        .arg(broker.data_dir().join("tls/ca.pem"))
+        .args(["--id-scope", "0ne0000b05"])
+        .args(["--registration-id", registration_id, "--timeout", "60"])
+        .args(extra);
+    Client::spawn("azure_provision.py", cmd)
+}
+
+#[test]
+fn the_azure_provisioning_sdk_registers_through_enrollments() {
+    let tls = free_loopback_8883();
+    let host = tls.ip().to_string();
+    let broker = Bosun::launch(&["--mqtts", &tls.to_string()])
+        .no_dev()
+        .env("BOSUN_HUB__HOST_NAME", &host)
+        .env("BOSUN_HUB__ID_SCOPE", "0ne0000b05")
+        .start();
+    let body = json!({
+        "initialTwin": {"tags": {"site": "plant-7"}, "desired": {"mode": "idle"}},
+        "deviceGroup": "line-1",
+    });
+    let r = broker.api("PUT", "/api/enrollments/groups/line-1", Some(&body), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let group_key = r.json()["key"].as_str().unwrap().to_owned();
+
+    // Register, then connect to the assigned hub with the derived key: no --dev.
+    let mut dev = sdk_provision(&broker, "sensor-042", &["--group-key", &group_key]);
+    let registered = dev.wait_event("registered", STEP);
+    assert_eq!(registered["status"], "assigned", "{}", dev.dump());
+    assert_eq!(registered["device_id"], "sensor-042");
+    assert_eq!(registered["assigned_hub"], host.as_str());
+    assert_eq!(registered["substatus"], "initialAssignment");
+    let twin = dev.wait_event("twin", STEP);
+    assert_eq!(twin["twin"]["desired"]["mode"], "idle", "{twin}");
+    assert_eq!(dev.wait_exit(STEP).code(), Some(0), "{}", dev.dump());
+    let info = broker
+        .api("GET", "/api/devices/sensor-042", None, &[])
+        .json();
+    assert_eq!(info["tags"]["site"], "plant-7", "{info}");
+    assert_eq!(info["group"], "line-1", "{info}");
+    assert_eq!(info["authKind"], "sas", "{info}");
+
+    // Registering again is idempotent: same device, twin not reset.
+    let patch = json!({"properties": {"desired": {"mode": "running"}}});
+    let r = broker.api("PATCH", "/api/devices/sensor-042/twin", Some(&patch), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut again = sdk_provision(&broker, "sensor-042", &["--group-key", &group_key]);
+    let registered = again.wait_event("registered", STEP);
+    assert_eq!(registered["device_id"], "sensor-042", "{}", again.dump());
+    let twin = again.wait_event("twin", STEP);
+    assert_eq!(twin["twin"]["desired"]["mode"], "running", "{twin}");
+    assert_eq!(again.wait_exit(STEP).code(), Some(0), "{}", again.dump());
+
+    // A wrong group key is refused, and so is every device of a disabled group.
+    let wrong = "d3Jvbmcta2V5LW9mLXRoaXJ0eS10d28tYnl0ZXMhIQ==";
+    let mut refused = sdk_provision(&broker, "sensor-043", &["--group-key", wrong]);
+    refused.wait_event("register_failed", STEP);
+    assert_eq!(
+        refused.wait_exit(STEP).code(),
+        Some(5),
+        "{}",
+        refused.dump()
+    );
+    let body = json!({"disabled": true, "initialTwin": {"tags": {"site": "plant-7"}}});
+    let r = broker.api("PUT", "/api/enrollments/groups/line-1", Some(&body), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["key"], group_key.as_str(), "the key is kept");
+    let mut off = sdk_provision(&broker, "sensor-044", &["--group-key", &group_key]);
+    off.wait_event("register_failed", STEP);
+    assert_eq!(off.wait_exit(STEP).code(), Some(5), "{}", off.dump());
+    let r = broker.api("GET", "/api/devices/sensor-044", None, &[]);
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // A device created by hand is never taken over by a registration (409).
+    let body = json!({"deviceId": "taken-1", "authKind": "sas"});
+    let r = broker.api("POST", "/api/devices", Some(&body), &[]);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let body = json!({"initialTwin": {}});
+    let r = broker.api("PUT", "/api/enrollments/groups/line-2", Some(&body), &[]);
+    let line_2 = r.json()["key"].as_str().unwrap().to_owned();
+    let mut taken = sdk_provision(&broker, "taken-1", &["--group-key", &line_2]);
+    // The SDK reports the 409 as `ClientError('Unexpected failure')`.
+    taken.wait_event("register_failed", STEP);
+    assert_eq!(taken.wait_exit(STEP).code(), Some(5), "{}", taken.dump());
+
+    // An individual enrollment: the device's own key, no derivation.
+    let key = "aW5kaXZpZHVhbC1rZXktb2YtdGhpcnR5LXR3by1ieXRlcw==";
+    let body = json!({"key": key, "initialTwin": {"desired": {"mode": "solo"}}});
+    let r = broker.api(
+        "PUT",
+        "/api/enrollments/individual/solo-1",
+        Some(&body),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut solo = sdk_provision(&broker, "solo-1", &["--key", key]);
+    let registered = solo.wait_event("registered", STEP);
+    assert_eq!(registered["device_id"], "solo-1", "{}", solo.dump());
+    let twin = solo.wait_event("twin", STEP);
+    assert_eq!(twin["twin"]["desired"]["mode"], "solo", "{twin}");
+    assert_eq!(solo.wait_exit(STEP).code(), Some(0), "{}", solo.dump());
 }

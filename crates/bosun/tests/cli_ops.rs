@@ -196,3 +196,55 @@ fn failures_exit_1_with_the_reason_and_usage_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn an_operator_manages_enrollments_from_the_command_line() {
+    let broker = Bosun::start(&[]);
+    let created = ok_json(
+        &broker,
+        &[
+            "enrollment",
+            "group",
+            "create",
+            "line-1",
+            "--tag",
+            "site=plant-7",
+            "--desired",
+            r#"{"mode":"idle"}"#,
+            "--device-group",
+            "line-1",
+        ],
+    );
+    assert_eq!(created["name"], "line-1", "{created}");
+    assert_eq!(created["initialTwin"]["tags"]["site"], "plant-7");
+    assert_eq!(created["initialTwin"]["desired"]["mode"], "idle");
+    let key = created["key"].as_str().unwrap().to_owned();
+
+    let shown = cli(&broker, &["enrollment", "group", "show", "line-1"]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains(&key), "{text}");
+    assert!(
+        text.contains("bosun enrollment derive-key --group line-1"),
+        "{text}"
+    );
+    let listed = cli(&broker, &["enrollment", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("line-1"));
+
+    let derived = cli(
+        &broker,
+        &[
+            "enrollment",
+            "derive-key",
+            "--group",
+            "line-1",
+            "--registration-id",
+            "sensor-042",
+        ],
+    );
+    assert!(derived.status.success());
+    let derived = String::from_utf8_lossy(&derived.stdout).trim().to_owned();
+    assert_eq!(
+        derived,
+        hub::auth::derive_device_key(&key, "sensor-042").unwrap()
+    );
+}

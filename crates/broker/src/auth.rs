@@ -50,8 +50,9 @@ pub struct Credentials<'a> {
     pub peer: SocketAddr,
     /// The connection arrived over TLS: a bearer secret was not sent in clear text.
     pub tls: bool,
-    /// The common name of a verified client certificate. Always `None` until mutual
-    /// TLS exists; here so X.509 authentication fits the same hook.
+    /// The subject common name of the client certificate the TLS handshake verified
+    /// against a registered device CA (chain, validity, key usage, revocation); `None`
+    /// without one (plain MQTT, or TLS without a client certificate).
     pub client_cert_cn: Option<&'a str>,
 }
 
@@ -70,9 +71,10 @@ impl fmt::Debug for Credentials<'_> {
 }
 
 impl Credentials<'_> {
-    /// Whether the client presented any credentials (a user name or a password).
+    /// Whether the client presented any credentials (a user name, a password or a
+    /// verified client certificate).
     pub fn presented(&self) -> bool {
-        self.username.is_some() || self.password.is_some()
+        self.username.is_some() || self.password.is_some() || self.client_cert_cn.is_some()
     }
 }
 
@@ -87,6 +89,10 @@ pub enum IdentityKind {
         /// It may publish; without, it may only subscribe.
         may_publish: bool,
     },
+    /// A device being provisioned (a DPS registration client): confined to its
+    /// registration topics by the authorizer (denied everything when none is
+    /// configured).
+    Provisioning,
     /// Nobody in particular (development mode): unrestricted.
     Anonymous,
 }
@@ -193,7 +199,7 @@ pub fn default_decision(identity: &Identity, publish: bool) -> bool {
     match identity.kind {
         IdentityKind::Anonymous => true,
         IdentityKind::Service { may_publish } => !publish || may_publish,
-        IdentityKind::Device => false,
+        IdentityKind::Device | IdentityKind::Provisioning => false,
     }
 }
 
@@ -236,6 +242,15 @@ impl Grant {
         }
     }
 
+    /// A device authenticated over a client certificate lives no longer than it:
+    /// the certificate's expiry becomes the identity's, unless it has an earlier one.
+    fn expire_with_certificate(&mut self, expiry: SystemTime) {
+        if self.identity.kind == IdentityKind::Device {
+            let at = self.identity.expires_at.map_or(expiry, |at| at.min(expiry));
+            self.identity.expires_at = Some(at);
+        }
+    }
+
     /// The identity this connection authenticated as.
     pub(crate) fn identity(&self) -> &Identity {
         &self.identity
@@ -275,6 +290,18 @@ impl Grant {
     }
 }
 
+/// What the transport tells authentication about a connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Transport<'a> {
+    /// Over TLS.
+    pub(crate) tls: bool,
+    /// The verified client certificate's subject CN.
+    pub(crate) client_cert_cn: Option<&'a str>,
+    /// When that certificate expires: a device identity without an expiry of its own
+    /// gets this one, so the connection ends with the certificate (like a SAS token's).
+    pub(crate) client_cert_expiry: Option<SystemTime>,
+}
+
 /// Decides who a connecting client is, at CONNECT (after the packet's own checks):
 /// `Ok(None)` for an unrestricted anonymous development client, `Ok(Some(grant))` for
 /// an authenticated identity, or the refusal to answer with (already logged at info
@@ -290,7 +317,7 @@ impl Grant {
 pub(crate) async fn admit(
     connect: &mqtt::Connect,
     peer: SocketAddr,
-    tls: bool,
+    transport: Transport<'_>,
     config: &crate::Config,
     metrics: &crate::metrics::Metrics,
 ) -> Result<Option<Box<Grant>>, Refusal> {
@@ -299,10 +326,13 @@ pub(crate) async fn admit(
         username: connect.username.as_deref(),
         password: connect.password.as_deref(),
         peer,
-        tls,
-        client_cert_cn: None,
+        tls: transport.tls,
+        client_cert_cn: transport.client_cert_cn,
     };
-    let result = decide(&credentials, connect.will.as_ref(), config).await;
+    let mut result = decide(&credentials, connect.will.as_ref(), config).await;
+    if let (Ok(Some(grant)), Some(expiry)) = (&mut result, transport.client_cert_expiry) {
+        grant.expire_with_certificate(expiry);
+    }
     if let Err(refusal) = &result {
         metrics.auth_refusals.inc(refusal.reason);
         tracing::info!(
@@ -377,6 +407,32 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_device_expires_with_its_certificate() {
+        let soon = SystemTime::now() + std::time::Duration::from_secs(60);
+        let later = soon + std::time::Duration::from_secs(60);
+        let mut device = Grant::new(Identity::new("d", IdentityKind::Device), None);
+        device.expire_with_certificate(later);
+        assert_eq!(device.identity().expires_at, Some(later));
+        // A token that ends sooner keeps its own expiry.
+        let mut token = Grant::new(
+            Identity {
+                expires_at: Some(soon),
+                ..Identity::new("d", IdentityKind::Device)
+            },
+            None,
+        );
+        token.expire_with_certificate(later);
+        assert_eq!(token.identity().expires_at, Some(soon));
+        // Services are not devices: no expiry from a certificate.
+        let mut service = Grant::new(
+            Identity::new("s", IdentityKind::Service { may_publish: true }),
+            None,
+        );
+        service.expire_with_certificate(soon);
+        assert_eq!(service.identity().expires_at, None);
+    }
+
+    #[test]
     fn the_default_policy_follows_the_kind() {
         let anon = Identity::new("a", IdentityKind::Anonymous);
         let reader = Identity::new("r", IdentityKind::Service { may_publish: false });
@@ -440,7 +496,12 @@ mod tests {
         let metrics = crate::metrics::Metrics::default();
         let peer = SocketAddr::from(([10, 0, 0, 1], 1));
         let started = tokio::time::Instant::now();
-        let refused = admit(&connect, peer, false, &config, &metrics).await;
+        let transport = Transport {
+            tls: false,
+            client_cert_cn: None,
+            client_cert_expiry: None,
+        };
+        let refused = admit(&connect, peer, transport, &config, &metrics).await;
         assert_eq!(
             refused.err().map(|r| r.code),
             Some(ReasonCode::SERVER_UNAVAILABLE)

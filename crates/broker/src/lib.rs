@@ -3,7 +3,8 @@
 //! Layout, in the order a message travels:
 //! - `listener`: accepts TCP connections under a connection limit, one task each
 //!   (MQTT and MQTT over TLS share the limit).
-//! - `tls`: the TLS certificate: the operator's files or a local CA, hot reload.
+//! - `tls`: the TLS certificate: the operator's files or a local CA, hot reload;
+//!   [`device_ca`]: the device CAs client certificates are verified against, revocation.
 //! - [`auth`]: the authentication and authorization hooks (who a client is, what it
 //!   may publish and subscribe to) an embedder plugs in.
 //! - `connection`: one task per client: CONNECT checks, bytes to packets (via `mqtt`),
@@ -39,4 +40,5 @@ pub mod trie;
 
 pub use config::Config;
 pub use server::{Broker, StartError};
+pub use tls::device_ca;
 pub use tls::TlsError;

@@ -166,6 +166,9 @@ pub struct Metrics {
     pub protocol_errors: Counter,
     /// TLS handshakes that failed or timed out (bad client, untrusted certificate, scan).
     pub tls_handshake_failures: Counter,
+    /// TLS handshakes refused because of the client's certificate, by reason
+    /// (expired, unknown CA, revoked…); also counted in `tls_handshake_failures`.
+    pub tls_client_cert_refusals: ReasonCounts,
     /// Sessions held in memory, connected or not.
     pub sessions: Gauge,
     /// PUBLISH packets received from clients, per QoS.
@@ -266,6 +269,13 @@ impl Metrics {
             "TLS handshakes that failed or timed out.",
             self.tls_handshake_failures.get(),
         );
+        let _ = writeln!(out, "# HELP bosun_tls_client_cert_refusals_total TLS handshakes refused for the client certificate, by reason.\n# TYPE bosun_tls_client_cert_refusals_total counter");
+        for (reason, n) in self.tls_client_cert_refusals.snapshot() {
+            let _ = writeln!(
+                out,
+                "bosun_tls_client_cert_refusals_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
         counter(
             &mut out,
             "bosun_service_events_dropped_total",

@@ -143,7 +143,7 @@ impl Broker {
                 stop_rx.clone(),
                 Some(state.clone()),
             ));
-            tokio::spawn(state.clone().watch(stop_rx.clone()));
+            tokio::spawn(state.clone().watch(stop_rx.clone(), router_tx.clone()));
             (addr, state)
         });
         tokio::spawn(crate::listener::run(
@@ -181,7 +181,11 @@ impl Broker {
     /// certificate stays in use.
     pub fn reload_tls(&self) -> Result<(), TlsError> {
         match &self.tls {
-            Some((_, state)) => state.reload(),
+            Some((_, state)) => {
+                state.reload()?;
+                state.close_revoked(&self.router);
+                Ok(())
+            }
             None => Err(TlsError::NotEnabled),
         }
     }

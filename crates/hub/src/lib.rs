@@ -7,7 +7,8 @@
 //! - [`topics`]: the Azure IoT Hub device topics, parsed and formatted.
 //! - [`base64`]: the RFC 4648 encoding, for keys, signatures and binary payloads.
 //! - [`auth`]: device and service authentication for the broker (SAS tokens) and the
-//!   per-device topic rules (ACL).
+//!   per-device topic rules (ACL); provisioning clients (DPS registrations against
+//!   enrollments) and their rules.
 //! - [`service`]: the tokio task that joins the broker's events, the store and API
 //!   callers; [`service::Hub`] is the handle the API and CLI use.
 #![forbid(unsafe_code)]

@@ -18,4 +18,6 @@ pub mod traits;
 
 pub use model::*;
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use traits::{C2dStore, CredentialStore, GroupStore, Registry, Store, StoreError, TwinStore};
+pub use traits::{
+    C2dStore, CredentialStore, EnrollmentStore, GroupStore, Registry, Store, StoreError, TwinStore,
+};

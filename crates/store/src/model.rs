@@ -143,3 +143,59 @@ impl std::fmt::Debug for SymmetricKeys {
         f.write_str("SymmetricKeys { <redacted> }")
     }
 }
+
+/// Which kind of enrollment a record is: one device, or any device whose key derives
+/// from the group's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnrollmentKind {
+    /// One registration id with its own symmetric key.
+    Individual,
+    /// A named group: a device's key is derived from the group key and its
+    /// registration id.
+    Group,
+}
+
+impl EnrollmentKind {
+    /// The lower-case name stored in the database and used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnrollmentKind::Individual => "individual",
+            EnrollmentKind::Group => "group",
+        }
+    }
+}
+
+/// A provisioning enrollment: who may register, with which key, and what the device
+/// gets when it does. The attestation is a symmetric key today; X.509 enrollments
+/// will add an attestation column next to `key`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Enrollment {
+    /// Individual or group.
+    pub kind: EnrollmentKind,
+    /// The registration id (individual) or the group name (group).
+    pub name: String,
+    /// The symmetric key, base64: the device key (individual) or the group key.
+    pub key: String,
+    /// The initial twin, as JSON `{"tags": {...}, "desired": {...}}`.
+    pub initial_twin: String,
+    /// The device group assigned devices join.
+    pub device_group: Option<String>,
+    /// Registrations are refused while set.
+    pub disabled: bool,
+    /// When it was created (or last replaced).
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: it never reaches a log line.
+        f.debug_struct("Enrollment")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("initial_twin", &self.initial_twin)
+            .field("device_group", &self.device_group)
+            .field("disabled", &self.disabled)
+            .field("created_ms", &self.created_ms)
+            .finish_non_exhaustive()
+    }
+}

@@ -126,10 +126,33 @@ pub trait CredentialStore {
     fn keys(&self, device_id: &str) -> Result<SymmetricKeys, StoreError>;
 }
 
+/// Provisioning enrollments (individual and group), keyed by kind and name.
+pub trait EnrollmentStore {
+    /// Creates or replaces an enrollment.
+    fn put_enrollment(&self, enrollment: &Enrollment) -> Result<(), StoreError>;
+    /// One enrollment; `NotFound` if there is none.
+    fn enrollment(&self, kind: EnrollmentKind, name: &str) -> Result<Enrollment, StoreError>;
+    /// Every enrollment of a kind (or all), by kind then name.
+    fn enrollments(&self, kind: Option<EnrollmentKind>) -> Result<Vec<Enrollment>, StoreError>;
+    /// Removes an enrollment; `NotFound` if there was none.
+    fn delete_enrollment(&self, kind: EnrollmentKind, name: &str) -> Result<(), StoreError>;
+}
+
 /// Everything the control plane persists.
 pub trait Store:
-    Registry + TwinStore + C2dStore + GroupStore + CredentialStore + Send + Sync
+    Registry + TwinStore + C2dStore + GroupStore + CredentialStore + EnrollmentStore + Send + Sync
 {
 }
 
-impl<T: Registry + TwinStore + C2dStore + GroupStore + CredentialStore + Send + Sync> Store for T {}
+impl<
+        T: Registry
+            + TwinStore
+            + C2dStore
+            + GroupStore
+            + CredentialStore
+            + EnrollmentStore
+            + Send
+            + Sync,
+    > Store for T
+{
+}

@@ -53,6 +53,7 @@ const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "storage.compact_bytes", flag: None, meaning: "The durable log is rewritten as a snapshot of live state past this size (and twice the previous snapshot), in bytes." },
     KeyDoc { key: "storage.fsync", flag: None, meaning: "**Benchmark only.** `false` skips fsync, so an acknowledged message can be lost on power failure." },
     KeyDoc { key: "hub.host_name", flag: None, meaning: "The host name devices reach the hub by; put in the connection strings `GET /api/devices/{id}/keys` returns (`HostName=…`). Not checked in SAS tokens." },
+    KeyDoc { key: "hub.id_scope", flag: None, meaning: "The Device Provisioning Service id scope provisioning clients name in their user name and SAS token (`{id_scope}/registrations/{registration id}`). See docs/security.md, Provisioning." },
     KeyDoc { key: "acl.device_publish", flag: None, meaning: "Extra topic filters devices may publish to, besides their own IoT Hub topics; `{id}` is the device id, `{group}` its group (a device without a group gets no `{group}` rule), e.g. `[\"fleet/{group}/status/{id}\"]`. See docs/security.md." },
     KeyDoc { key: "acl.device_subscribe", flag: None, meaning: "Extra topic filters devices may subscribe within (a device's filter must not match anything outside one of them), e.g. `[\"fleet/{group}/broadcast\"]`. Comma-separated in the environment." },
 ];

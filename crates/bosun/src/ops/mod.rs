@@ -11,14 +11,18 @@
 //! - `api`: address and token resolution, JSON calls, problem documents as errors.
 //! - `table`: human output (aligned tables, `name: value` lines).
 //! - `device`, `twin`, `group`, `method`, `c2d`, `events`: one command group per file.
+//! - `enrollment`: provisioning enrollments, and deriving group members' keys.
+//! - `ca`: the device CA; unlike the others it works on the data directory, not the API.
 //!
 //! Exit codes: 0 ok, 1 failure (the API's problem title and detail on stderr), 2 usage
 //! (clap, including flag values that do not parse, such as bad JSON).
 
 pub(crate) mod api;
 pub(crate) mod c2d;
+pub(crate) mod ca;
 pub(crate) mod client;
 pub(crate) mod device;
+pub(crate) mod enrollment;
 pub(crate) mod events;
 pub(crate) mod group;
 pub(crate) mod method;
@@ -71,24 +75,6 @@ pub(crate) fn value_name(value: impl ValueEnum) -> String {
         .to_possible_value()
         .map(|v| v.get_name().to_owned())
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flag_values() {
-        assert_eq!(parse_key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
-        assert_eq!(parse_key_value("a="), Ok(("a".into(), String::new())));
-        assert!(parse_key_value("=b").is_err());
-        assert!(parse_key_value("ab").is_err());
-        assert!(parse_json("{").is_err());
-        assert_eq!(parse_json("\"x\""), Ok(Value::from("x")));
-        assert!(parse_json_object("[1]").is_err());
-        assert!(parse_json_object("{\"a\":1}").is_ok());
-        assert_eq!(value_name(device::AuthKind::X509), "x509");
-    }
 }
 
 /// The items of one or more pages of a listing, and where the server said to go on.
@@ -145,5 +131,23 @@ pub(crate) fn print_pages(
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_values() {
+        assert_eq!(parse_key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(parse_key_value("a="), Ok(("a".into(), String::new())));
+        assert!(parse_key_value("=b").is_err());
+        assert!(parse_key_value("ab").is_err());
+        assert!(parse_json("{").is_err());
+        assert_eq!(parse_json("\"x\""), Ok(Value::from("x")));
+        assert!(parse_json_object("[1]").is_err());
+        assert!(parse_json_object("{\"a\":1}").is_ok());
+        assert_eq!(value_name(device::AuthKind::X509), "x509");
     }
 }

@@ -57,21 +57,31 @@ pub(super) async fn accept<T: Transport>(
         .await;
         return None;
     }
-    // Authentication and the Last Will's authorization (crate::auth).
-    let grant =
-        match crate::auth::admit(&connect, peer, T::TLS, &shared.config, &shared.metrics).await {
-            Ok(grant) => grant,
-            Err(r) => {
-                refuse(
-                    &mut stream,
-                    peer,
-                    &shared,
-                    Refusal::Connack(protocol, r.code, r.reason),
-                )
-                .await;
-                return None;
-            }
-        };
+    // Authentication and the Last Will's authorization (crate::auth), with the subject
+    // CN of a verified client certificate.
+    let cert = stream
+        .client_certificate()
+        .and_then(crate::tls::device_ca::peer_cn_and_expiry);
+    let transport = crate::auth::Transport {
+        tls: T::TLS,
+        client_cert_cn: cert.map(|(cn, _)| cn),
+        client_cert_expiry: cert.and_then(|(_, expiry)| expiry),
+    };
+    let grant = match crate::auth::admit(&connect, peer, transport, &shared.config, &shared.metrics)
+        .await
+    {
+        Ok(grant) => grant,
+        Err(r) => {
+            refuse(
+                &mut stream,
+                peer,
+                &shared,
+                Refusal::Connack(protocol, r.code, r.reason),
+            )
+            .await;
+            return None;
+        }
+    };
     register(stream, peer, shared, conn, *connect, rbuf, grant).await
 }
 

@@ -105,32 +105,48 @@ pub(crate) async fn serve_tls(
 ) {
     // Boxed like the MQTT handshake: rustls' handshake state is large and needed once,
     // and only the boxed `Tls` (a pointer) comes out of it.
-    let Some(stream) = Box::pin(tls_handshake(stream, peer, &shared, tls)).await else {
+    let Some((stream, _tracked)) = Box::pin(tls_handshake(stream, peer, &shared, tls)).await else {
         return;
     };
     serve(stream, peer, shared).await;
 }
 
 /// The server side of the TLS handshake; `None` (counted and logged) if it fails.
+/// With a verified client certificate, also the guard that keeps its serial registered
+/// while the connection lasts, so revoking it closes the connection (`tls::live`);
+/// boxed, because the connection task holds it for its whole life.
 async fn tls_handshake(
     stream: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
     tls: Arc<TlsState>,
-) -> Option<Tls> {
+) -> Option<(Tls, Option<Box<crate::tls::Tracked>>)> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
-    drop(tls);
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => Some(Tls::new(stream)),
+        Ok(Ok(stream)) => {
+            let stream = Tls::new(stream);
+            let tracked = stream
+                .client_certificate()
+                .and_then(crate::tls::device_ca::peer_identity)
+                .map(|(cn, serial)| Box::new(tls.cert_connections.track(serial, Arc::from(cn))));
+            Some((stream, tracked))
+        }
         Ok(Err(e)) => {
             shared.metrics.tls_handshake_failures.inc();
+            let tls_error = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            // A refused client certificate: counted by reason, logged at info (what an
+            // operator debugging a device needs).
+            if let Some(reason) = tls_error.and_then(crate::tls::device_ca::refusal_reason) {
+                shared.metrics.tls_client_cert_refusals.inc(reason);
+                tracing::info!(%peer, reason, error = %e, "TLS handshake refused: client certificate");
+                return None;
+            }
             // A client that rejects our certificate says so in an alert: worth an info
             // line, as it is what an operator debugging a client needs. The rest (port
             // scanners, plain MQTT sent to the TLS port) stays at debug.
-            let alert = e
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                .is_some_and(|tls| matches!(tls, rustls::Error::AlertReceived(_)));
+            let alert = tls_error.is_some_and(|tls| matches!(tls, rustls::Error::AlertReceived(_)));
             if alert {
                 tracing::info!(%peer, error = %e, "TLS handshake failed: the client refused");
             } else {

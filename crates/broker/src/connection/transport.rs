@@ -33,6 +33,11 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
 
     /// The client's address, for logs.
     fn peer_addr(&self) -> io::Result<SocketAddr>;
+
+    /// The client certificate the TLS handshake verified (DER, the leaf), if any.
+    fn client_certificate(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl Transport for TcpStream {
@@ -100,6 +105,17 @@ impl Transport for Tls {
 
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.stream.get_ref().0.peer_addr()
+    }
+
+    fn client_certificate(&self) -> Option<&[u8]> {
+        // Only ever set by a successful verification: the verifier refuses the
+        // handshake otherwise.
+        self.stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(<[_]>::first)
+            .map(AsRef::as_ref)
     }
 }
 

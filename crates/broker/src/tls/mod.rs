@@ -11,11 +11,22 @@
 //! The TLS handshake itself runs in the connection task (`connection::serve_tls`); the
 //! byte-level transport is `connection::transport`.
 //!
+//! Client certificates (mutual TLS) are requested once a device CA is registered in
+//! `DATA_DIR/ca/`: `device_ca` owns that directory, the `bosun ca` operations and the
+//! client verifier; `der` reads the few certificate and CSR fields webpki does not hand
+//! out; `live` remembers which connections use which certificate, so a revocation
+//! closes them. The watcher reloads on changes there too.
+//!
 //! Crypto is rustls on its `ring` provider, chosen explicitly per config rather than
 //! through a process-wide default, so nothing else in the process can change it.
 
+mod der;
+pub mod device_ca;
+mod live;
 mod local_ca;
 mod pem;
+
+pub(crate) use live::{CertConnections, Tracked};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -29,9 +40,11 @@ use tokio::sync::watch;
 
 use crate::config::TlsConfig;
 
-/// How often the certificate files are checked for changes. A stat of two files is
-/// nothing; a renewed certificate is live within this long.
-const RELOAD_CHECK: Duration = Duration::from_secs(2);
+/// How often the certificate files and the device CA directory are checked for
+/// changes. A few stats are nothing; a renewed certificate or a revocation is live
+/// within this long, and connections using a revoked certificate are closed, so it is
+/// well under the second a revocation promises.
+const RELOAD_CHECK: Duration = Duration::from_millis(500);
 
 /// Why TLS could not be set up or reloaded. Every variant that involves a file names it.
 #[derive(Debug, Error)]
@@ -111,6 +124,15 @@ pub enum TlsError {
         /// What verification said.
         reason: String,
     },
+    /// The device CA directory holds something unusable, or a `bosun ca` command
+    /// cannot do what was asked.
+    #[error("device CA: {path}: {reason}")]
+    DeviceCa {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// `reload_tls` on a broker without a TLS listener.
     #[error("TLS is not enabled")]
     NotEnabled,
@@ -159,14 +181,14 @@ impl Source {
 
 /// What identifies one version of a file: a replaced file differs in at least one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
+pub(crate) struct Stamp {
     modified: Option<SystemTime>,
     len: u64,
     #[cfg(unix)]
     inode: u64,
 }
 
-fn stamp(path: &Path) -> Option<Stamp> {
+pub(crate) fn stamp(path: &Path) -> Option<Stamp> {
     let meta = std::fs::metadata(path).ok()?;
     Some(Stamp {
         modified: meta.modified().ok(),
@@ -183,9 +205,30 @@ pub(crate) struct TlsState {
     source: Source,
     /// What new handshakes use.
     current: RwLock<Arc<ServerConfig>>,
+    /// `DATA_DIR/ca`: the device CAs whose client certificates are accepted.
+    ca_dir: PathBuf,
+    /// Live connections by client certificate serial, so a revocation closes them.
+    pub(crate) cert_connections: Arc<CertConnections>,
     /// The files' stamps when they were last loaded (or a load was attempted), so the
     /// watcher retries only after another change, not every tick.
-    stamps: Mutex<[Option<Stamp>; 2]>,
+    stamps: Mutex<Stamps>,
+}
+
+/// What the watcher compares: the server certificate and key, and every device CA file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamps {
+    server: [Option<Stamp>; 2],
+    ca: Vec<(PathBuf, Option<Stamp>)>,
+}
+
+impl Stamps {
+    fn now(source: &Source, ca_dir: &Path) -> Stamps {
+        let (cert, key) = source.files();
+        Stamps {
+            server: [stamp(&cert), stamp(&key)],
+            ca: device_ca::stamps(ca_dir),
+        }
+    }
 }
 
 impl TlsState {
@@ -202,7 +245,8 @@ impl TlsState {
             },
             _ => return Err(TlsError::IncompletePair),
         };
-        let (server_config, stamps) = load(&source)?;
+        let ca_dir = device_ca::dir(data_dir);
+        let (server_config, stamps) = load(&source, &ca_dir)?;
         match &source {
             Source::Local { dir, names } => tracing::info!(
                 ca = %dir.join(local_ca::CA_CERT).display(),
@@ -215,6 +259,8 @@ impl TlsState {
         }
         Ok(TlsState {
             source,
+            ca_dir,
+            cert_connections: Arc::default(),
             current: RwLock::new(server_config),
             stamps: Mutex::new(stamps),
         })
@@ -231,11 +277,11 @@ impl TlsState {
     /// Reads the certificate again (reissuing a local one if needed) and makes it the
     /// one new handshakes use. On error the previous certificate stays in use.
     pub(crate) fn reload(&self) -> Result<(), TlsError> {
-        let (cert, key) = self.source.files();
+        let (cert, _) = self.source.files();
         // Held throughout, so concurrent reloads (watcher and caller) take turns.
         let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
-        let before = [stamp(&cert), stamp(&key)];
-        match load(&self.source) {
+        let before = Stamps::now(&self.source, &self.ca_dir);
+        match load(&self.source, &self.ca_dir) {
             Ok((config, new_stamps)) => {
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
                 *stamps = new_stamps;
@@ -250,22 +296,41 @@ impl TlsState {
         }
     }
 
-    /// Reloads whenever the certificate or key file changes, until `stop` flips.
-    pub(crate) async fn watch(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// Asks the router to close live connections whose client certificate serial is
+    /// now in the revoked list.
+    pub(crate) fn close_revoked(&self, router: &tokio::sync::mpsc::Sender<crate::router::Request>) {
+        match device_ca::read_revoked(&self.ca_dir) {
+            Ok(revoked) => self.cert_connections.close_revoked(&revoked, router),
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "cannot read the revoked certificate list")
+            }
+        }
+    }
+
+    /// Reloads whenever the certificate or key file or a device CA file changes, until
+    /// `stop` flips; after a device CA change, closes connections with revoked
+    /// certificates.
+    pub(crate) async fn watch(
+        self: Arc<Self>,
+        mut stop: watch::Receiver<bool>,
+        router: tokio::sync::mpsc::Sender<crate::router::Request>,
+    ) {
         let mut tick = tokio::time::interval(RELOAD_CHECK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (cert, key) = self.source.files();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            let now = [stamp(&cert), stamp(&key)];
+            let now = Stamps::now(&self.source, &self.ca_dir);
             let changed = *self.stamps.lock().unwrap_or_else(PoisonError::into_inner) != now;
             if changed {
                 // Blocking file reads on a runtime thread: two small files, rarely.
-                if let Err(e) = self.reload() {
-                    tracing::warn!(error = %error_chain(&e), "TLS certificate files changed but cannot be loaded; keeping the previous certificate");
+                match self.reload() {
+                    Ok(()) => self.close_revoked(&router),
+                    Err(e) => {
+                        tracing::warn!(error = %error_chain(&e), "TLS certificate or device CA files changed but cannot be loaded; keeping the previous configuration")
+                    }
                 }
             }
         }
@@ -286,12 +351,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Builds a `ServerConfig` from `source`, with the files' stamps taken before reading
 /// (so a change during the read is seen by the next check).
-fn load(source: &Source) -> Result<(Arc<ServerConfig>, [Option<Stamp>; 2]), TlsError> {
+fn load(source: &Source, ca_dir: &Path) -> Result<(Arc<ServerConfig>, Stamps), TlsError> {
     if let Source::Local { dir, names } = source {
         local_ca::ensure(dir, names)?;
     }
     let (cert_path, key_path) = source.files();
-    let stamps = [stamp(&cert_path), stamp(&key_path)];
+    let stamps = Stamps::now(source, ca_dir);
+    let client_verifier = device_ca::client_verifier(ca_dir)?;
     let chain = CertificateDer::pem_file_iter(&cert_path)
         .map_err(|e| cert_read_error(cert_path.clone(), e))?
         .collect::<Result<Vec<_>, _>>()
@@ -306,11 +372,14 @@ fn load(source: &Source) -> Result<(Arc<ServerConfig>, [Option<Stamp>; 2]), TlsE
         key: key_path.clone(),
         source,
     };
-    let config = ServerConfig::builder_with_provider(Arc::new(provider()))
+    let builder = ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(unusable)?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
         .map_err(unusable)?;
+    // Client certificates are requested (never required) once a device CA is registered.
+    let builder = match client_verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(chain, key).map_err(unusable)?;
     Ok((Arc::new(config), stamps))
 }

@@ -18,24 +18,23 @@
 
 use std::borrow::Cow;
 
-/// Built-in publish rules: telemetry, twin requests, method answers, provisioning.
+/// Built-in publish rules: telemetry, twin requests, method answers. Provisioning
+/// (`$dps/…`) is not a device's business: registration clients have their own rules
+/// (`provisioning.rs`).
 pub const DEVICE_PUBLISH: &[&str] = &[
     "devices/{id}/messages/events/#",
     "$iothub/twin/GET/#",
     "$iothub/twin/PATCH/properties/reported/#",
     "$iothub/methods/res/#",
-    "$dps/registrations/#",
 ];
 
-/// Built-in subscribe rules: C2D, twin answers and desired updates, method requests,
-/// provisioning answers. Answers on the shared `$iothub/…` filters reach only the
+/// Built-in subscribe rules: C2D, twin answers and desired updates, method requests. Answers on the shared `$iothub/…` filters reach only the
 /// device they are for: the hub sends them to one client (`send_to`).
 pub const DEVICE_SUBSCRIBE: &[&str] = &[
     "devices/{id}/messages/devicebound/#",
     "$iothub/twin/res/#",
     "$iothub/twin/PATCH/properties/desired/#",
     "$iothub/methods/POST/#",
-    "$dps/registrations/res/#",
 ];
 
 /// Why a configured rule cannot be used.
@@ -291,7 +290,6 @@ mod tests {
             "$iothub/twin/GET/?$rid=1",
             "$iothub/twin/PATCH/properties/reported/?$rid=2",
             "$iothub/methods/res/200/?$rid=3",
-            "$dps/registrations/PUT/iotdps-register/?$rid=4",
             "fleet/g1/status/A",
         ] {
             assert!(acl.may_publish("A", Some("g1"), topic), "{topic}");
@@ -303,6 +301,7 @@ mod tests {
             "devices/A/messages/eventsX",
             "devices/a/messages/events/",
             "$iothub/twin/res/200/?$rid=1",
+            "$dps/registrations/PUT/iotdps-register/?$rid=4",
             "$iothub/twin/PATCH/properties/desired/x",
             "$iothub/methods/POST/m",
             "fleet/g2/status/A",
@@ -327,7 +326,6 @@ mod tests {
             "$iothub/twin/PATCH/properties/desired/#",
             "$iothub/methods/POST/#",
             "$iothub/methods/POST/+",
-            "$dps/registrations/res/#",
             "fleet/g1/broadcast",
             "cfg/x-g1/+",
             "cfg/x-g1/a",
@@ -349,6 +347,7 @@ mod tests {
             "$iothub/+/res/#",
             "$iothub/twin/#",
             "$iothub/methods/res/#",
+            "$dps/registrations/res/#",
             "fleet/g2/broadcast",
             "fleet/+/broadcast",
             "cfg/x-g1/#",
@@ -398,7 +397,6 @@ mod tests {
             || starts(&["$iothub", "twin", "res"])
             || starts(&["$iothub", "twin", "PATCH", "properties", "desired"])
             || starts(&["$iothub", "methods", "POST"])
-            || starts(&["$dps", "registrations", "res"])
     }
 
     /// Levels to build filters and topics from: the namespace's words, the device's
@@ -460,7 +458,6 @@ mod tests {
             prefix in prop::sample::select(vec![
                 "devices/A/messages/devicebound", "$iothub/twin/res",
                 "$iothub/twin/PATCH/properties/desired", "$iothub/methods/POST",
-                "$dps/registrations/res",
             ]),
             rest in prop::collection::vec(prop_oneof![level("A"), Just("+")], 0..4),
             hash in any::<bool>(),
@@ -483,8 +480,7 @@ mod tests {
             let expected = starts(&["devices", "A", "messages", "events"])
                 || starts(&["$iothub", "twin", "GET"])
                 || starts(&["$iothub", "twin", "PATCH", "properties", "reported"])
-                || starts(&["$iothub", "methods", "res"])
-                || starts(&["$dps", "registrations"]);
+                || starts(&["$iothub", "methods", "res"]);
             prop_assert_eq!(DeviceAcl::default().may_publish("A", None, &topic), expected, "{}", topic);
         }
     }

@@ -4,6 +4,8 @@
 //! - `sas`: Azure IoT Hub SAS tokens (parse, verify, sign).
 //! - `acl`: the topics a device may publish and subscribe to.
 //! - `keys`: generating and checking symmetric device keys.
+//! - `x509`: devices that authenticate with a verified client certificate.
+//! - `provisioning`: DPS registration clients (enrollments, derived keys, their ACL).
 //! - here: [`DeviceAuth`], which looks a connecting device up in the store (on the
 //!   blocking pool: SQLite) and checks what it presented.
 //!
@@ -25,6 +27,10 @@
 //! | `se` has passed | 0x86 / 4 | `token expired` |
 //! | device disabled | 0x8A / 5 | `device disabled` |
 //!
+//! A client with a verified certificate (`Credentials::client_cert_cn`) is checked by
+//! `x509.rs` first (its own table there); a device of another kind that also sent a
+//! user name continues here.
+//!
 //! "Unknown device" and "bad signature" get the same code so the answer does not tell
 //! which device ids exist; only a caller holding a valid signature learns more (that
 //! its device is disabled, or that its token names another device).
@@ -36,11 +42,19 @@
 
 mod acl;
 mod keys;
+mod provisioning;
 mod sas;
+mod x509;
 
 pub use acl::{AclError, DeviceAcl, DEVICE_PUBLISH, DEVICE_SUBSCRIBE};
 pub use keys::{check_key, generate_key, KeyError};
+pub use provisioning::{
+    derive_device_key, may_publish_registration, may_subscribe_registration,
+    parse_registration_user, EnrollmentRef, ProvisioningAuth, RegistrationUser, Registrations,
+    DEFAULT_ID_SCOPE, MAX_REGISTRATIONS,
+};
 pub use sas::{percent_decode, percent_encode, sign, SasError, SasToken, MAX_TOKEN_LEN};
+pub use x509::AUTH_KIND_X509;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +76,8 @@ pub struct DeviceAuth {
     store: Arc<dyn Store>,
     acl: DeviceAcl,
     lenient_loopback: bool,
+    /// Provisioning (DPS) clients are accepted only when configured.
+    provisioning: Option<ProvisioningAuth>,
 }
 
 impl std::fmt::Debug for DeviceAuth {
@@ -87,7 +103,14 @@ impl DeviceAuth {
             store,
             acl,
             lenient_loopback,
+            provisioning: None,
         }
+    }
+
+    /// Also accepts provisioning clients (DPS registrations, see `provisioning.rs`).
+    pub fn with_provisioning(mut self, provisioning: ProvisioningAuth) -> DeviceAuth {
+        self.provisioning = Some(provisioning);
+        self
     }
 
     /// Whether a device with this id is registered: a service must not connect under a
@@ -138,6 +161,12 @@ impl DeviceAuth {
     }
 
     async fn authenticate_device(&self, c: &Credentials<'_>) -> Result<Identity, Refusal> {
+        // A verified client certificate: X.509 devices (x509.rs).
+        if let Some(cn) = c.client_cert_cn {
+            if let Some(answer) = self.authenticate_certificate(c, cn).await {
+                return answer;
+            }
+        }
         let Some(username) = c.username else {
             return Err(Refusal::not_authorized("no credentials"));
         };
@@ -229,7 +258,19 @@ pub fn username_names(username: &str, client_id: &str) -> bool {
 
 impl Authenticator for DeviceAuth {
     fn authenticate<'a>(&'a self, credentials: &'a Credentials<'a>) -> AuthFuture<'a> {
-        Box::pin(self.authenticate_device(credentials))
+        let Some(provisioning) = &self.provisioning else {
+            return Box::pin(self.authenticate_device(credentials));
+        };
+        if let Some(user) = credentials.username.and_then(parse_registration_user) {
+            return Box::pin(self.authenticate_registration(credentials, user, provisioning));
+        }
+        Box::pin(async move {
+            let identity = self.authenticate_device(credentials).await?;
+            // The device takes the client id over: a registration that used it before
+            // is over.
+            provisioning.registrations.remove(credentials.client_id);
+            Ok(identity)
+        })
     }
 }
 
@@ -240,6 +281,7 @@ impl Authorizer for DeviceAuth {
                 self.acl
                     .may_publish(&identity.id, identity.group.as_deref(), topic)
             }
+            IdentityKind::Provisioning => may_publish_registration(topic),
             _ => default_decision(identity, true),
         }
     }
@@ -250,6 +292,7 @@ impl Authorizer for DeviceAuth {
                 self.acl
                     .may_subscribe(&identity.id, identity.group.as_deref(), filter)
             }
+            IdentityKind::Provisioning => may_subscribe_registration(filter),
             _ => default_decision(identity, false),
         }
     }

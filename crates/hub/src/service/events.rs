@@ -1,5 +1,6 @@
 //! The broker's side of the conversation: presence from connects and disconnects,
-//! device requests on `$iothub/…`, telemetry attribution, acknowledgement receipts.
+//! device requests on `$iothub/…`, telemetry attribution, acknowledgement receipts;
+//! `$dps/…` requests go to `provisioning.rs`.
 
 use broker::service::{ServiceEvent, ServicePublish};
 use serde_json::json;
@@ -24,6 +25,9 @@ impl Hub {
     async fn on_event(&self, event: ServiceEvent) {
         match event {
             ServiceEvent::Connected { client_id, .. } => {
+                if self.inner.config.registrations.get(&client_id).is_some() {
+                    return; // a provisioning client, not the device (yet)
+                }
                 // The connect itself is activity (`set_connection` records it).
                 let now = now_ms();
                 self.volatile()
@@ -34,6 +38,9 @@ impl Hub {
                 self.inner.arrivals.notify_waiters();
             }
             ServiceEvent::Disconnected { client_id, cause } => {
+                if self.inner.config.registrations.remove(&client_id) {
+                    return; // a provisioning client left
+                }
                 self.c2d_disconnected(&client_id);
                 self.volatile().activity_written.remove(&*client_id);
                 let reason = cause.describe();
@@ -145,6 +152,10 @@ impl Hub {
 
     /// A publish the hub consumed or tapped.
     async fn on_device_publish(&self, p: ServicePublish) {
+        if p.topic.starts_with("$dps/") {
+            // From a registration, not a device: no activity, no auto-registration.
+            return self.on_provisioning_publish(p).await;
+        }
         let device = &*p.client_id;
         self.note_activity(device).await;
         let parsed = match topics::parse(&p.topic) {
@@ -180,9 +191,8 @@ impl Hub {
             DeviceTopic::MethodResponse { status, rid } => {
                 self.method_answer(device, status, &rid, &p.payload);
             }
-            DeviceTopic::DpsRegister { .. } | DeviceTopic::DpsPoll { .. } => {
-                tracing::info!(device, "device provisioning is not served yet");
-            }
+            // Handled above, before the device checks.
+            DeviceTopic::DpsRegister { .. } | DeviceTopic::DpsPoll { .. } => {}
             DeviceTopic::Telemetry { .. } => {}
         }
     }

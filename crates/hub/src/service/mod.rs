@@ -13,19 +13,25 @@
 //! - `events`: the broker event loop and presence.
 //! - `groups`: device groups defined by a query condition.
 //! - `keys`: devices' symmetric keys (read, regenerate) for SAS authentication.
+//! - `enrollments`: provisioning enrollments (individual and group).
+//! - `provisioning`: the DPS registration protocol (register, poll, assign).
 
 mod api;
 mod c2d;
+mod enrollments;
 mod events;
 mod groups;
 mod keys;
 mod methods;
+mod provisioning;
 mod registry;
 mod twins;
 
 pub use api::*;
+pub use enrollments::{EnrollmentInfo, EnrollmentSpec};
 pub use groups::GroupInfo;
 pub(crate) use registry::validate_id;
+pub use store::EnrollmentKind;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +64,9 @@ pub struct HubConfig {
     /// The host name devices reach the hub by, put in the connection strings the API
     /// hands out (`HostName=…`). Not checked in tokens: a hub has several names.
     pub host_name: String,
+    /// Provisioning clients authenticated by [`crate::auth::DeviceAuth`], with their
+    /// enrollment: shared with it, read when they register.
+    pub registrations: crate::auth::Registrations,
 }
 
 impl Default for HubConfig {
@@ -70,6 +79,7 @@ impl Default for HubConfig {
             c2d_window: 8,
             twin_limits: Limits::default(),
             host_name: "127.0.0.1".into(),
+            registrations: crate::auth::Registrations::default(),
         }
     }
 }
@@ -158,6 +168,9 @@ struct Volatile {
     /// When each connected device's activity was last written, to write it at most
     /// once per [`ACTIVITY_RESOLUTION_MS`] instead of on every message.
     activity_written: HashMap<String, i64>,
+    /// DPS registration operations, by operation id (at most
+    /// [`provisioning::MAX_OPERATIONS`]).
+    dps_operations: HashMap<String, provisioning::Operation>,
 }
 
 /// Resolution of `lastActivityTime`: finer would cost a database write per message.

@@ -23,6 +23,7 @@
 
 mod c2d;
 mod credentials;
+mod enrollments;
 mod error;
 mod groups;
 mod properties;

@@ -88,6 +88,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         secondary_key TEXT NOT NULL
     );
     ",
+    // 4: provisioning enrollments, individual and group.
+    // `key` is base64 text; `initial_twin` is JSON `{"tags": …, "desired": …}`.
+    "
+    CREATE TABLE enrollments (
+        kind         TEXT NOT NULL CHECK (kind IN ('individual', 'group')),
+        name         TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        initial_twin TEXT NOT NULL,
+        device_group TEXT,
+        disabled     INTEGER NOT NULL CHECK (disabled IN (0, 1)),
+        created_ms   INTEGER NOT NULL,
+        PRIMARY KEY (kind, name)
+    );
+    ",
 ];
 
 /// The version a fully migrated database has.

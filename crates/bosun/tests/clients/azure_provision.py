@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Zero-touch provisioning with Microsoft's own `azure-iot-device` SDK, unmodified.
+
+ProvisioningDeviceClient.create_from_symmetric_key registers --registration-id in
+--id-scope at --host:8883 (TLS, --ca); for a group enrollment the device key is
+derived from --group-key the Azure way (base64 HMAC-SHA256 of the registration id).
+Then IoTHubDeviceClient connects to the assigned hub with that key and reads its twin.
+Prints JSON lines:
+  {"event": "registered", "status": str, "device_id": str, "assigned_hub": str, "substatus": str}
+  {"event": "register_failed", "error": str}
+  {"event": "twin", "twin": {...}}                  (unless --register-only)
+Exits 0 when done, 5 if registration fails, 4 if the hub connection fails, 3 at --timeout.
+"""
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+import threading
+
+from azure.iot.device import IoTHubDeviceClient, ProvisioningDeviceClient
+
+
+def emit(event, **fields):
+    sys.stdout.write(json.dumps({"event": event, **fields}, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def derive_device_key(group_key, registration_id):
+    """What `az iot dps enrollment-group compute-device-key` does."""
+    digest = hmac.new(base64.b64decode(group_key), registration_id.encode("utf-8"), hashlib.sha256)
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", required=True)
+    p.add_argument("--ca", required=True)
+    p.add_argument("--id-scope", required=True)
+    p.add_argument("--registration-id", required=True)
+    p.add_argument("--group-key", default=None)
+    p.add_argument("--key", default=None, help="the device key itself (individual enrollment)")
+    p.add_argument("--register-only", action="store_true")
+    p.add_argument("--timeout", type=float, default=60)
+    args = p.parse_args()
+
+    def deadline():
+        emit("timeout", after_s=args.timeout)
+        os._exit(3)
+
+    timer = threading.Timer(args.timeout, deadline)
+    timer.daemon = True
+    timer.start()
+
+    with open(args.ca) as f:
+        ca = f.read()
+    key = args.key or derive_device_key(args.group_key, args.registration_id)
+
+    client = ProvisioningDeviceClient.create_from_symmetric_key(
+        provisioning_host=args.host,
+        registration_id=args.registration_id,
+        id_scope=args.id_scope,
+        symmetric_key=key,
+        server_verification_cert=ca,
+    )
+    try:
+        result = client.register()
+    except Exception as err:  # the SDK raises several kinds; all mean "refused"
+        emit("register_failed", error=repr(err))
+        os._exit(5)
+    state = result.registration_state
+    emit(
+        "registered",
+        status=result.status,
+        device_id=state.device_id if state else None,
+        assigned_hub=state.assigned_hub if state else None,
+        substatus=state.sub_status if state else None,
+    )
+    if args.register_only or result.status != "assigned":
+        os._exit(0)
+
+    device = IoTHubDeviceClient.create_from_symmetric_key(
+        symmetric_key=key,
+        hostname=state.assigned_hub,
+        device_id=state.device_id,
+        server_verification_cert=ca,
+    )
+    try:
+        device.connect()
+    except Exception as err:
+        emit("connect_failed", error=repr(err))
+        os._exit(4)
+    emit("twin", twin=device.get_twin())
+    device.shutdown()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
