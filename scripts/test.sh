@@ -86,9 +86,12 @@ install_azure_sdk() {
     if [ -x "$python" ] && "$python" -c 'import azure.iot.device' >/dev/null 2>&1; then
         return 0
     fi
-    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
     log "installing $AZURE_REQUIREMENT into $AZURE_VENV"
-    python3 -m venv "$AZURE_VENV"
+    # Debian's python3 creates virtualenvs only with python3-venv (ensurepip) installed.
+    if ! python3 -m venv --clear "$AZURE_VENV" >/dev/null 2>&1; then
+        apt_install python3-venv
+        python3 -m venv --clear "$AZURE_VENV"
+    fi
     "$python" -m pip install --quiet "$AZURE_REQUIREMENT"
 }
 
