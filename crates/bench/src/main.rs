@@ -14,6 +14,7 @@ mod hub;
 mod peer;
 mod report;
 mod scenario;
+mod tls;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -40,6 +41,8 @@ enum Command {
     Mqtt(MqttArgs),
     /// Measures the control plane (registry, twins, methods) with simulated devices.
     Hub(hub::HubArgs),
+    /// Mutual-TLS handshakes and a provisioning connect storm, bosun against Mosquitto.
+    Tls(tls::TlsArgs),
     /// Internal: holds idle connections for the `idle` scenario.
     #[command(hide = true)]
     Worker(scenario::idle::WorkerArgs),
@@ -116,6 +119,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Mqtt(args) => runtime.block_on(mqtt(args)),
         Command::Hub(args) => runtime.block_on(hub::run(args)),
+        Command::Tls(args) => runtime.block_on(tls::run(args)),
         Command::Worker(args) => runtime.block_on(scenario::idle::worker(args)),
     }
 }

@@ -13,7 +13,7 @@
 //!
 //! This file owns the command line and the repetitions.
 
-mod api;
+pub(crate) mod api;
 mod device;
 mod fleet;
 mod http;
