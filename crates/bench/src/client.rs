@@ -21,11 +21,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpSocket;
 
-static PH: [AtomicUsize; 3] = [
-    AtomicUsize::new(0),
-    AtomicUsize::new(0),
-    AtomicUsize::new(0),
-];
 /// Every connection speaks MQTT 3.1.1, the version both brokers support fully.
 pub(crate) const VERSION: ProtocolVersion = ProtocolVersion::V311;
 
@@ -81,12 +76,10 @@ pub(crate) async fn connect(addr: SocketAddr, opts: &Options) -> Result<Client> 
             .bind(SocketAddr::new(ip, 0))
             .with_context(|| format!("cannot bind source address {ip}"))?;
     }
-    let t0 = std::time::Instant::now();
     let stream = socket
         .connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
-    PH[0].fetch_add(t0.elapsed().as_nanos() as usize, Ordering::Relaxed);
     stream.set_nodelay(true).context("cannot set TCP_NODELAY")?;
     let (read, write) = stream.into_split();
     let mut client = Client {
@@ -270,17 +263,12 @@ where
                     return Ok::<_, anyhow::Error>(mine);
                 }
                 let (opts, filter) = make(i);
-                let t0 = std::time::Instant::now();
                 let mut c = connect(addr, &opts)
                     .await
                     .with_context(|| format!("client {i}"))?;
-                let t1 = std::time::Instant::now();
                 c.subscribe(&filter, qos)
                     .await
                     .with_context(|| format!("client {i}"))?;
-                let t2 = std::time::Instant::now();
-                PH[1].fetch_add((t1 - t0).as_nanos() as usize, Ordering::Relaxed);
-                PH[2].fetch_add((t2 - t1).as_nanos() as usize, Ordering::Relaxed);
                 mine.push(c);
                 done.fetch_add(1, Ordering::Relaxed);
             }
@@ -290,12 +278,5 @@ where
     while let Some(done) = tasks.join_next().await {
         clients.extend(done.context("connect task panicked")??);
     }
-    let n = count.max(1);
-    eprintln!(
-        "PHASES tcp {} us, connect+connack {} us, subscribe+suback {} us",
-        PH[0].load(Ordering::Relaxed) / n / 1000,
-        PH[1].load(Ordering::Relaxed) / n / 1000,
-        PH[2].load(Ordering::Relaxed) / n / 1000
-    );
     Ok(clients)
 }

@@ -9,8 +9,9 @@
 //! invocations, so earlier runs' TIME_WAIT ports never collide with the new ones).
 //!
 //! Parent and workers talk over the workers' stdin/stdout: a worker prints `armed` when
-//! it is ready, starts connecting when it reads `go`, prints `ready` once all its
-//! clients are subscribed (or `error …`), and exits when its stdin closes.
+//! it is ready, starts connecting when it reads `go`, prints `ready <CPU ns>` once all
+//! its clients are subscribed (with the CPU time it spent on them), or `error …`, and
+//! exits when its stdin closes.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Stdio;
@@ -210,6 +211,7 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings) -> Result<Vec<
 
 /// The `worker` subcommand: opens the connections, reports, then holds them until stdin closes.
 pub(crate) async fn worker(args: WorkerArgs) -> Result<()> {
+    reserve_descriptors(args.count);
     println!("armed");
     match stdin_line().await {
         Some(line) if line.trim() == "go" => {}
@@ -263,6 +265,28 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<()> {
     while stdin_line().await.is_some() {}
     drop(clients);
     Ok(())
+}
+
+/// Grows this process's descriptor table to fit `count` more sockets before the clock
+/// starts, by duplicating stdin that many times and closing the copies (the kernel never
+/// shrinks the table).
+///
+/// Why: this process is multi-threaded (tokio), and in such a process the kernel waits
+/// for an RCU grace period each time the table doubles, inside the `socket()` call that
+/// needed the slot. Measured (`perf sched`): five or six waits of 8–30 ms per worker
+/// during the storm, the generator thread in `D` state in `expand_files`, against
+/// either broker. Doing it before `armed` takes the generator's own table out of the
+/// measurement; it is the same for both brokers.
+fn reserve_descriptors(count: usize) {
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let mut held = Vec::with_capacity(count);
+    while held.len() < count {
+        match stdin.as_fd().try_clone_to_owned() {
+            Ok(fd) => held.push(fd),
+            Err(_) => break, // the descriptor limit: the run itself will report it
+        }
+    }
 }
 
 /// A fresh block B of source addresses 127.0.B.x for this run. The previous runs'

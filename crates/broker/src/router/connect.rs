@@ -55,16 +55,21 @@ impl Router {
             };
             self.append(record, None);
         }
+        if let (true, Some(grant)) = (session_present, &info.grant) {
+            self.drop_unauthorized_subscriptions(id, grant);
+        }
+        self.emit_connected(id, session_present);
+        // The reply is the last wake-up of this request: tokio runs the task woken last
+        // (its LIFO slot) right after the router, and the one it displaces goes to the
+        // back of the run queue. Replying before `emit_connected` let an idle service
+        // task take that slot and put CONNACK behind every queued connection: 5 µs →
+        // 115 µs median (p90 640 µs) from CONNECT to CONNACK in a 10,000-client storm.
         let _ = reply.send(ConnectReply {
             session: id,
             session_present,
             qos2_pending,
             client_id,
         });
-        if let (true, Some(grant)) = (session_present, &info.grant) {
-            self.drop_unauthorized_subscriptions(id, grant);
-        }
-        self.emit_connected(id, session_present);
         if session_present {
             self.resend_inflight(id);
         }

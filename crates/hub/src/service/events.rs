@@ -28,11 +28,6 @@ impl Hub {
                 if self.inner.config.registrations.get(&client_id).is_some() {
                     return; // a provisioning client, not the device (yet)
                 }
-                // The connect itself is activity (`set_connection` records it).
-                let now = now_ms();
-                self.volatile()
-                    .activity_written
-                    .insert(client_id.to_string(), now);
                 self.presence(&client_id, ConnectionState::Connected, "connected")
                     .await;
                 self.inner.arrivals.notify_waiters();
@@ -76,6 +71,14 @@ impl Hub {
             .await;
         match result {
             Ok(()) => {
+                if state == ConnectionState::Connected {
+                    // The connect itself is activity (`set_connection` recorded it). Only
+                    // registered devices get an entry: a plain MQTT client costs nothing.
+                    let now = now_ms();
+                    self.volatile()
+                        .activity_written
+                        .insert(device.to_string(), now);
+                }
                 let kind = match state {
                     ConnectionState::Connected => "deviceConnected",
                     ConnectionState::Disconnected => "deviceDisconnected",
