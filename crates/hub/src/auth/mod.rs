@@ -308,7 +308,8 @@ mod tests {
     const KEY_2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
     const OTHER: &str = "b3RoZXIga2V5IG9mIHRoaXJ0eS10d28gYnl0ZXMhISE=";
 
-    fn store_with(devices: &[(&str, &str, DeviceStatus)]) -> Arc<dyn Store> {
+    /// A store holding `devices`; `sas` ones get known keys. Shared with `x509`'s tests.
+    pub(super) fn store_with(devices: &[(&str, &str, DeviceStatus)]) -> Arc<dyn Store> {
         let store = SqliteStore::open_in_memory().unwrap();
         for (id, kind, status) in devices {
             store

@@ -87,33 +87,13 @@ impl DeviceAuth {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::net::SocketAddr;
-    use std::sync::Arc;
 
     use broker::auth::{Authenticator, IdentityKind};
-    use store::{ConnectionState, Device, Registry, SqliteStore, Store};
 
     use super::*;
     use crate::auth::DeviceAcl;
 
-    fn store_with(devices: &[(&str, &str, DeviceStatus)]) -> Arc<dyn Store> {
-        let store = SqliteStore::open_in_memory().unwrap();
-        for (id, kind, status) in devices {
-            store
-                .create_device(&Device {
-                    id: (*id).into(),
-                    status: *status,
-                    auth_kind: (*kind).into(),
-                    group: Some("g".into()),
-                    created_ms: 0,
-                    last_activity_ms: None,
-                    connection: ConnectionState::Disconnected,
-                    connection_reason: None,
-                    connection_changed_ms: None,
-                })
-                .unwrap();
-        }
-        Arc::new(store)
-    }
+    use crate::auth::tests::store_with;
 
     async fn connect(
         auth: &DeviceAuth,
