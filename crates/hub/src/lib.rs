@@ -3,7 +3,8 @@
 //! Pure logic first, IO at the edge:
 //! - [`twin`]: twin documents (tags, desired, reported, versions, metadata), JSON merge
 //!   patches and their limits.
-//! - [`query`]: the SQL-like twin query language (parse, match, project).
+//! - [`query`]: the SQL-like twin query language (parse, match, project); its own crate
+//!   because telemetry rules speak it too.
 //! - [`topics`]: the Azure IoT Hub device topics, parsed and formatted.
 //! - [`base64`]: the RFC 4648 encoding, for keys, signatures and binary payloads.
 //! - [`auth`]: device and service authentication for the broker (SAS tokens) and the
@@ -15,7 +16,7 @@
 
 pub mod auth;
 pub mod base64;
-pub mod query;
+pub use ::query;
 pub mod service;
 pub mod topics;
 pub mod twin;

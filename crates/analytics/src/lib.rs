@@ -1,0 +1,1 @@
+//! bosun analytics (work in progress).

@@ -1,0 +1,1 @@
+//! bosun data pipeline (work in progress).

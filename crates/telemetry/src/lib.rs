@@ -1,0 +1,11 @@
+//! bosun's telemetry logic, free of IO so the pipeline service, the gateway and tests
+//! share it:
+//! - [`decode`]: JSON, CBOR and Protobuf payloads → one normalized message.
+//! - [`rules`]: declarative rules (`SELECT … FROM telemetry WHERE …` plus ordered
+//!   actions), parsed and evaluated over normalized messages.
+//! - [`capture`]: raw sample chunks from a device reassembled into one capture.
+#![forbid(unsafe_code)]
+
+pub mod capture;
+pub mod decode;
+pub mod rules;

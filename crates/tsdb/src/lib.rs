@@ -1,0 +1,1 @@
+//! bosun's embedded time-series store (work in progress).
