@@ -54,8 +54,12 @@ impl Router {
             codes,
             properties,
         };
-        outbox.push(Outbound::Packet(Box::new(Packet::SubAck(suback))));
+        // The service hears first: the task woken last runs next on this worker, and
+        // that should be the connection writing the SUBACK the client is waiting for.
+        // The service cannot act before the SUBACK is queued: it reaches the session
+        // through this router, which is busy until this call returns.
         self.emit_subscribed(session_id, &subscribe, &codes_granted);
+        outbox.push(Outbound::Packet(Box::new(Packet::SubAck(suback))));
         // Retained messages follow the SUBACK [MQTT-3.8.4-3].
         for delivery in retained {
             self.deliver(session_id, delivery);

@@ -65,6 +65,9 @@ impl Hub {
 
     /// Records a connection change for a registered device and announces it.
     async fn presence(&self, device: &str, state: ConnectionState, reason: &'static str) {
+        if !self.inner.known.may_be_device(device) {
+            return; // a plain MQTT client: no store trip on its connect
+        }
         let owned = device.to_string();
         let result = self
             .blocking(move |s| s.set_connection(&owned, state, reason, now_ms()))

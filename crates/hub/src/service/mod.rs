@@ -22,6 +22,7 @@ mod enrollments;
 mod events;
 mod groups;
 mod keys;
+mod known;
 mod methods;
 mod provisioning;
 mod registry;
@@ -154,6 +155,8 @@ struct Inner {
     state: Mutex<Volatile>,
     /// Serializes desired-property notifications so devices see versions in order.
     desired_sync: tokio::sync::Mutex<()>,
+    /// Registered device ids, so presence skips plain MQTT clients without a store trip.
+    known: known::KnownDevices,
 }
 
 /// Run-time state that dies with the process (and needs none of it afterwards).
@@ -186,6 +189,10 @@ impl Hub {
     ) -> Hub {
         let (tx, _) = broadcast::channel(EVENT_BUFFER);
         let (telemetry, _) = broadcast::channel(TELEMETRY_BUFFER);
+        let known = known::KnownDevices::load(&*store).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot load device ids; presence asks the store");
+            known::KnownDevices::unknown()
+        });
         let hub = Hub {
             inner: Arc::new(Inner {
                 store,
@@ -197,6 +204,7 @@ impl Hub {
                 next_id: AtomicU64::new(1),
                 state: Mutex::new(Volatile::default()),
                 desired_sync: tokio::sync::Mutex::new(()),
+                known,
             }),
         };
         hub.forget_stale_connections();

@@ -68,6 +68,7 @@ impl Hub {
         })
         .await
         .map_err(|e| store_error(&new.id, e))?;
+        self.inner.known.insert(&new.id);
         self.announce("deviceCreated", &new.id, json!({}));
         Ok(info(device, Some(&twin)))
     }
@@ -120,6 +121,7 @@ impl Hub {
         self.blocking(move |s| s.delete_device(&owned))
             .await
             .map_err(|e| store_error(id, e))?;
+        self.inner.known.remove(id);
         let _ = self
             .inner
             .broker
