@@ -1,13 +1,14 @@
 //! `/api/enrollments`: provisioning enrollments, individual (`/individual/{registrationId}`)
 //! and group (`/groups/{name}`).
 //!
-//! Writes need the admin role: an enrollment holds a key that lets devices create
-//! themselves. Reads need read-only, and the key is shown to administrators only.
+//! Writes need the admin role: an enrollment holds a key (or names a CA) that lets
+//! devices create themselves. Reads need read-only, and the key is shown to
+//! administrators only. `"x509": {"ca": …, "serial": …}` makes an X.509 enrollment.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hub::service::{EnrollmentInfo, EnrollmentKind, EnrollmentSpec, HubError};
+use hub::service::{EnrollmentInfo, EnrollmentKind, EnrollmentSpec, HubError, X509Attestation};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -31,6 +32,20 @@ pub(crate) struct PutBody {
     /// Refuse registrations.
     #[serde(default)]
     disabled: bool,
+    /// An X.509 enrollment: the CA (and, individually, the serial) devices' certificates
+    /// must have.
+    #[serde(default)]
+    x509: Option<X509Body>,
+}
+
+/// The X.509 attestation of an enrollment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct X509Body {
+    #[serde(default)]
+    ca: Option<String>,
+    #[serde(default)]
+    serial: Option<String>,
 }
 
 /// The initial twin of registered devices.
@@ -74,6 +89,10 @@ async fn put<H: ControlPlane>(
         desired: twin.desired,
         device_group: body.device_group,
         disabled: body.disabled,
+        x509: body.x509.map(|x| X509Attestation {
+            ca: x.ca,
+            serial: x.serial,
+        }),
     };
     let info = state
         .hub
@@ -250,6 +269,23 @@ mod tests {
         let r = c.call("DELETE", path, None).await;
         assert_eq!(r.status, 204, "{}", r.text);
         let r = c.call("PUT", path, Some(&json!({"unknown": 1}))).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+
+    #[tokio::test]
+    async fn x509_enrollments_name_a_ca_and_have_no_key() {
+        let c = Client::new();
+        let path = "/api/enrollments/groups/by-ca";
+        let r = c
+            .call("PUT", path, Some(&json!({"x509": {"ca": "bosun"}})))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json["attestation"], "x509", "{}", r.text);
+        assert_eq!(r.json["x509"]["ca"], "bosun", "{}", r.text);
+        assert!(r.json.get("key").is_none(), "{}", r.text);
+        let r = c
+            .call("PUT", path, Some(&json!({"x509": {"issuer": "bosun"}})))
+            .await;
         assert_eq!(r.status, 400, "{}", r.text);
     }
 }

@@ -639,14 +639,27 @@ impl ControlPlane for Fake {
         spec: EnrollmentSpec,
     ) -> impl Future<Output = Result<EnrollmentInfo, HubError>> + Send {
         let mut state = self.state();
-        let key = match spec.key {
-            Some(key) => key,
-            None => state.fresh_key(),
+        let (attestation, key, x509) = match spec.x509 {
+            Some(x509) => (
+                "x509",
+                None,
+                Some(hub::service::X509Info {
+                    ca: x509.ca,
+                    serial: x509.serial,
+                }),
+            ),
+            None => (
+                "symmetricKey",
+                Some(spec.key.unwrap_or_else(|| state.fresh_key())),
+                None,
+            ),
         };
         let info = EnrollmentInfo {
             kind: kind.as_str(),
             name: name.to_owned(),
-            key: Some(key),
+            attestation,
+            key,
+            x509,
             initial_twin: json!({
                 "tags": spec.tags.unwrap_or_else(|| json!({})),
                 "desired": spec.desired.unwrap_or_else(|| json!({})),

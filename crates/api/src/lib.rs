@@ -12,6 +12,9 @@
 //! - `devices`, `keys`, `twins`, `methods`, `messages`, `events`, `groups`: handlers,
 //!   one file per resource.
 //! - `groups`: device groups (named twin-query conditions) and their current members.
+//! - `data`: the data pipeline's side: series, anomalies, captures, rules, dead letters.
+//! - `firmware`: OTA publisher keys, signed images (upload, list, ranged download) and
+//!   rollouts, with the task that drives them ([`rollout_driver`], spawned by the binary).
 //! - `enrollments`: provisioning enrollments (individual and group); keys to admins only.
 //! - `openapi`: renders the table as an OpenAPI 3.0 document; `schema` has the bodies.
 //! - `problem`: RFC 9457 problem details; every error leaves through it.
@@ -29,10 +32,12 @@
 mod auth;
 mod continuation;
 mod control;
+mod data;
 mod devices;
 mod enrollments;
 mod events;
 mod extract;
+mod firmware;
 mod groups;
 mod keys;
 mod messages;
@@ -61,6 +66,7 @@ use hub::base64;
 
 pub use auth::Role;
 pub use control::ControlPlane;
+pub use firmware::rollout_driver;
 pub use tokens::{TokenError, Tokens, ADMIN_TOKEN_FILE, TOKENS_FILE};
 
 /// What every handler needs: the control plane and the tokens that may call it.
@@ -73,6 +79,12 @@ pub struct ApiState<H = hub::service::Hub> {
     pub hub: H,
     /// Bearer tokens and their roles; shared so `POST /api/tokens` is seen at once.
     pub tokens: Arc<Tokens>,
+    /// The data pipeline behind `/api/series`, `/api/captures`, `/api/rules`…; without
+    /// it those answer 503.
+    pub data: Option<pipeline::Pipeline>,
+    /// The firmware store behind `/api/firmware` and `/api/rollouts`; without it those
+    /// answer 503.
+    pub firmware: Option<ota::FirmwareStore>,
 }
 
 /// The REST API, every route under `/api`, ready to `.merge()` into the HTTP server.

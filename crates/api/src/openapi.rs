@@ -121,6 +121,13 @@ fn responses<H>(op: &Operation<H>) -> Value {
             success["content"] =
                 json!({ "application/json": { "schema": schema::reference(name) } });
         }
+        Body::Binary(description) => {
+            success["content"] = json!({
+                "application/octet-stream": {
+                    "schema": { "type": "string", "format": "binary", "description": description },
+                },
+            });
+        }
         Body::EventStream(name) => {
             success["content"] = json!({
                 "text/event-stream": {

@@ -102,6 +102,8 @@ pub(crate) enum Body {
     Json(&'static str),
     /// `text/event-stream`; each event's `data:` is JSON of the named schema.
     EventStream(&'static str),
+    /// `application/octet-stream`; the text describes the bytes.
+    Binary(&'static str),
 }
 
 /// One operation: everything the router, the guard and the document need.
@@ -136,7 +138,7 @@ pub(crate) struct Operation<H> {
 
 impl Param {
     /// A required path segment.
-    const fn path(name: &'static str, description: &'static str) -> Param {
+    pub(crate) const fn path(name: &'static str, description: &'static str) -> Param {
         Param {
             name,
             location: In::Path,
@@ -146,7 +148,7 @@ impl Param {
     }
 
     /// An optional query parameter.
-    const fn query(name: &'static str, kind: Kind, description: &'static str) -> Param {
+    pub(crate) const fn query(name: &'static str, kind: Kind, description: &'static str) -> Param {
         Param {
             name,
             location: In::Query,
@@ -700,4 +702,8 @@ pub(crate) fn table<H: ControlPlane>() -> Vec<Operation<H>> {
             route: |m| on(m, enrollments::delete_individual::<H>),
         },
     ]
+    .into_iter()
+    .chain(crate::data::table())
+    .chain(crate::firmware::table())
+    .collect()
 }

@@ -273,9 +273,11 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                         string(
                             "Symmetric key, base64 of 16 to 64 bytes: the device key \
                              (individual) or the group key devices' keys derive from. \
-                             Generated when absent for a new enrollment, kept otherwise.",
+                             Generated when absent for a new enrollment, kept otherwise. \
+                             Not with `x509`.",
                         ),
                     ),
+                    ("x509", x509_attestation()),
                     ("initialTwin", initial_twin()),
                     (
                         "deviceGroup",
@@ -304,9 +306,20 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                         string("Registration id (individual) or group name (group)."),
                     ),
                     (
-                        "key",
-                        string("Symmetric key (base64); present for administrators only."),
+                        "attestation",
+                        one_of(
+                            &["symmetricKey", "x509"],
+                            "How devices prove who they are: a (derived) key or a certificate.",
+                        ),
                     ),
+                    (
+                        "key",
+                        string(
+                            "Symmetric key (base64); present for administrators only, \
+                             absent for X.509 enrollments.",
+                        ),
+                    ),
+                    ("x509", x509_attestation()),
                     ("initialTwin", initial_twin()),
                     (
                         "deviceGroup",
@@ -321,6 +334,7 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
                 &[
                     "kind",
                     "name",
+                    "attestation",
                     "initialTwin",
                     "deviceGroup",
                     "disabled",
@@ -604,6 +618,96 @@ pub(crate) fn components() -> Vec<(&'static str, Value)> {
         ),
         ("OpenApiDocument", free_object("An OpenAPI 3.0 document.")),
     ]
+    .into_iter()
+    .chain(data_components())
+    .chain(crate::firmware::components())
+    .collect()
+}
+
+/// The data plane's bodies (`crate::data`).
+fn data_components() -> Vec<(&'static str, Value)> {
+    let items = |item: &str, description: &str| {
+        object(
+            description,
+            &[(
+                "items",
+                json!({ "type": "array", "items": free_object(item) }),
+            )],
+            &["items"],
+        )
+    };
+    vec![
+        (
+            "SeriesAnswer",
+            object(
+                "Aggregates of one field, per device; each point is [time_ms, value] (bucket start).",
+                &[
+                    ("field", string("The field.")),
+                    ("agg", string("The aggregate.")),
+                    ("series", json!({ "type": "array", "items": free_object("{deviceId, points: [[time_ms, value]…]}") })),
+                ],
+                &["field", "agg", "series"],
+            ),
+        ),
+        ("SeriesKeys", items("{deviceId, field}", "Series the store holds.")),
+        ("AnomalyEvents", items("{id, deviceId, timeMs, transition, score, explanation}", "Anomaly events, newest first.")),
+        ("Captures", items("{id, deviceId, deviceCaptureId, rateHz, samples, chunks, missing, anomalyId, storedMs}", "Stored captures, newest first.")),
+        ("Capture", free_object("With format=json: {id, deviceId, rateHz, samples, chunks, missing: [[start, end]…], anomalyId, storedMs}; otherwise the samples.")),
+        ("Rules", items("A rule {name, sql, enabled, actions: [{type, …}]} with counters {matched, actionsOk, actionsFailed}", "Rules in force.")),
+        (
+            "RulesBody",
+            object(
+                "The operator's rules.",
+                &[("rules", json!({ "type": "array", "items": free_object("{name, sql, enabled, actions: [{type: store|republish|webhook|c2d|method|patch_desired|alert, …}]}") }))],
+                &["rules"],
+            ),
+        ),
+        (
+            "SchemaBody",
+            object("Protobuf schemas to register.", &[("descriptorSet", string("A binary FileDescriptorSet (protoc --descriptor_set_out), base64."))], &["descriptorSet"]),
+        ),
+        (
+            "SchemaRegistered",
+            object("What a descriptor set defined.", &[("messages", json!({ "type": "array", "items": string("Fully qualified message type.") }))], &["messages"]),
+        ),
+        (
+            "DeviceSchema",
+            object(
+                "The content type assumed for a device's messages that name none.",
+                &[
+                    ("deviceId", string("The device (in answers).")),
+                    ("contentType", string("e.g. application/x-protobuf; messageType=acme.Reading, application/cbor, application/json.")),
+                ],
+                &["contentType"],
+            ),
+        ),
+        ("DeadLetters", items("{deviceId, receivedMs, reason, detail, contentType, payloadLen, payload (base64)}", "Dead letters, newest first.")),
+    ]
+}
+
+/// An X.509 enrollment's attestation: which CA, which certificate.
+fn x509_attestation() -> Value {
+    object(
+        "X.509 attestation (instead of a key): devices present a client certificate whose \
+         subject CN is the registration id, verified at the TLS handshake.",
+        &[
+            (
+                "ca",
+                nullable_string(
+                    "Registered device CA (`bosun ca list`, `bosun` for the built-in one) \
+                     that must have signed the certificate. Required for a group.",
+                ),
+            ),
+            (
+                "serial",
+                nullable_string(
+                    "Individual only: the one certificate serial (hex, any case, colons \
+                     allowed) accepted.",
+                ),
+            ),
+        ],
+        &[],
+    )
 }
 
 /// The initial twin an enrollment gives registered devices.

@@ -57,6 +57,11 @@ impl Client<Fake> {
 impl<H: ControlPlane> Client<H> {
     /// The API over `hub`.
     pub(crate) fn with_hub(hub: H) -> Client<H> {
+        Client::with_firmware(hub, None)
+    }
+
+    /// The API over `hub` and a firmware store.
+    pub(crate) fn with_firmware(hub: H, firmware: Option<ota::FirmwareStore>) -> Client<H> {
         let tokens = Tokens::in_memory();
         let admin = tokens.create(Role::Admin).expect("token");
         let operator = tokens.create(Role::Operator).expect("token");
@@ -64,6 +69,8 @@ impl<H: ControlPlane> Client<H> {
         let router = router(ApiState {
             hub: hub.clone(),
             tokens: Arc::new(tokens),
+            data: None,
+            firmware,
         });
         Client {
             router,

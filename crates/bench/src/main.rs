@@ -10,11 +10,14 @@
 //! benchmark is all in [`hub`].
 
 mod client;
+mod codec;
 mod hub;
 mod peer;
+mod pipeline;
 mod report;
 mod scenario;
 mod tls;
+mod tsdb;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -43,6 +46,12 @@ enum Command {
     Hub(hub::HubArgs),
     /// Mutual-TLS handshakes and a provisioning connect storm, bosun against Mosquitto.
     Tls(tls::TlsArgs),
+    /// Bytes on the wire and codec cost of a feature record: JSON, CBOR, Protobuf.
+    Codec(codec::CodecArgs),
+    /// bosun's time-series store against InfluxDB 1.6: ingest, bytes per point, queries.
+    Tsdb(tsdb::TsdbArgs),
+    /// The data pipeline: anomaly → capture-command latency and ingest throughput.
+    Pipeline(pipeline::PipelineArgs),
     /// Internal: holds idle connections for the `idle` scenario.
     #[command(hide = true)]
     Worker(scenario::idle::WorkerArgs),
@@ -120,6 +129,9 @@ fn main() -> Result<()> {
         Command::Mqtt(args) => runtime.block_on(mqtt(args)),
         Command::Hub(args) => runtime.block_on(hub::run(args)),
         Command::Tls(args) => runtime.block_on(tls::run(args)),
+        Command::Codec(args) => codec::run(args),
+        Command::Tsdb(args) => tsdb::run(args),
+        Command::Pipeline(args) => runtime.block_on(pipeline::run(args)),
         Command::Worker(args) => runtime.block_on(scenario::idle::worker(args)),
     }
 }

@@ -101,10 +101,33 @@ pub(crate) enum Command {
     /// Follow device events as they happen.
     #[command(after_help = ops::events::EXAMPLES, subcommand_required = true)]
     Events(ops::events::EventsArgs),
+    /// Query the time series the data pipeline stores, and its anomaly events.
+    #[command(after_help = ops::series::EXAMPLES, subcommand_required = true)]
+    Series(ops::series::SeriesArgs),
+    /// List and download raw captures devices streamed after an anomaly.
+    #[command(after_help = ops::capture::EXAMPLES, subcommand_required = true)]
+    Capture(ops::capture::CaptureArgs),
     /// Device certificates: the built-in CA, registered CAs, revocation (on the data
     /// directory, no server needed).
     #[command(after_help = ops::ca::EXAMPLES, subcommand_required = true)]
     Ca(ops::ca::CaArgs),
+    /// Offline vibration analytics on raw recordings: anomaly scores against a healthy
+    /// baseline and bearing-defect diagnosis (no server needed).
+    #[command(after_help = ops::dsp::EXAMPLES, subcommand_required = true)]
+    Dsp(ops::dsp::DspArgs),
+    /// Signed firmware for OTA updates: keys and signing (offline), upload and list.
+    #[command(after_help = ops::firmware::EXAMPLES, subcommand_required = true)]
+    Firmware(ops::firmware::FirmwareArgs),
+    /// Roll firmware out to a device group in phases, behind health gates.
+    #[command(after_help = ops::rollout::EXAMPLES, subcommand_required = true)]
+    Rollout(ops::rollout::RolloutArgs),
+    /// Simulate a fleet of devices against a hub and report what the hub saw.
+    #[command(after_help = ops::sim::EXAMPLES)]
+    Sim(ops::sim::SimArgs),
+    /// The closed loop in one command: a hub, 100 simulated motors, three bearing
+    /// faults, the anomaly, the capture command and the stored capture.
+    #[command(after_help = ops::demo::EXAMPLES)]
+    Demo(ops::demo::DemoArgs),
 }
 
 /// Flags of `bosun serve`; each one overrides the configuration key named in its help.

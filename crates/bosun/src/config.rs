@@ -11,10 +11,11 @@
 //! name the offending file key or environment variable. A few dozen lines of our own
 //! instead of a configuration crate: see `docs/dependencies.md`.
 //!
-//! Submodules: `env` (the `BOSUN_*` layer), `reference` (the table in
+//! Submodules: `env` (the `BOSUN_*` layer), `pipeline` (`[pipeline]`), `reference` (the table in
 //! `docs/configuration.md`, generated and checked by a test), `tests`.
 
 mod env;
+mod pipeline;
 #[cfg(test)]
 mod reference;
 #[cfg(test)]
@@ -32,6 +33,7 @@ use toml::{Table, Value};
 use crate::cli::{ConfigShowArgs, ListenFlag, OutputFormat, ServeArgs};
 
 pub(crate) use env::bosun_env;
+pub(crate) use pipeline::PipelineSettings;
 
 /// Format of log lines on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -89,6 +91,8 @@ pub(crate) struct Settings {
     pub(crate) hub: HubSettings,
     /// Extra topics devices may use, beyond their own IoT Hub topics.
     pub(crate) acl: AclSettings,
+    /// The data pipeline.
+    pub(crate) pipeline: PipelineSettings,
 }
 
 /// `[hub]`: the control plane.

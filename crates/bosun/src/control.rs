@@ -1,6 +1,6 @@
 //! Starts the control plane: the SQLite store in the data directory, the API tokens,
-//! MQTT authentication over both, the hub task fed by the broker's service events, and
-//! the REST API.
+//! MQTT authentication over both, the hub task fed by the broker's service events, the
+//! data pipeline fed by the hub's telemetry, and the REST API.
 //!
 //! Two steps, because the broker needs the authenticator before it listens and the hub
 //! needs the broker's service handle: [`open`] opens the store and the tokens and makes
@@ -90,13 +90,15 @@ impl ControlPlane {
         config.authorizer = Some(self.auth.clone());
     }
 
-    /// Starts the hub on the broker's service link and returns the API's routes.
+    /// Starts the hub on the broker's service link, and the data pipeline on the hub's
+    /// telemetry; returns the API's routes and the pipeline (for `/metrics` and
+    /// shutdown).
     pub(crate) fn start(
         self,
         settings: &Settings,
         service: ServiceHandle,
         events: mpsc::Receiver<ServiceEvent>,
-    ) -> axum::Router {
+    ) -> Result<(axum::Router, Option<pipeline::Pipeline>)> {
         let config = HubConfig {
             auto_register: settings.serve.dev,
             host_name: settings.hub.host_name.clone(),
@@ -104,10 +106,29 @@ impl ControlPlane {
             ..HubConfig::default()
         };
         let hub = Hub::start(self.store, service, events, config);
-        api::router(api::ApiState {
+        let data = if settings.pipeline.enabled {
+            let config = settings.pipeline.pipeline_config(&settings.serve.data_dir);
+            Some(
+                pipeline::Pipeline::start(hub.clone(), config)
+                    .context("cannot start the data pipeline")?,
+            )
+        } else {
+            None
+        };
+        let firmware_dir = settings.serve.data_dir.join("firmware");
+        let firmware = ota::FirmwareStore::open(&firmware_dir)
+            .with_context(|| format!("cannot open {}", firmware_dir.display()))?;
+        let state = api::ApiState {
             hub,
             tokens: self.tokens,
-        })
+            data: data.clone(),
+            firmware: Some(firmware),
+        };
+        if let Some(rollouts) = api::rollout_driver(&state) {
+            tokio::spawn(rollouts);
+        }
+        let router = api::router(state);
+        Ok((router, data))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The HTTP side of `bosun serve`: `/metrics` for Prometheus and `/healthz` for probes.
 //!
-//! This module owns the listener and the axum router. It reads broker metrics but never
-//! touches broker state. The REST API (crate `api`) is merged in beside them.
+//! This module owns the listener and the axum router. It reads broker and pipeline
+//! metrics but never touches their state. The REST API (crate `api`) is merged in beside them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +41,7 @@ impl HttpServer {
         addr: SocketAddr,
         metrics: Arc<Metrics>,
         api: Option<Router>,
+        pipeline: Option<pipeline::Pipeline>,
     ) -> Result<HttpServer> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -49,7 +50,7 @@ impl HttpServer {
             .local_addr()
             .with_context(|| format!("cannot listen on {addr}"))?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let mut routes = router(metrics);
+        let mut routes = router(Sources { metrics, pipeline });
         if let Some(api) = api {
             routes = routes.merge(api);
         }
@@ -85,17 +86,28 @@ impl HttpServer {
     }
 }
 
-/// The routes; state is the broker's metrics.
-fn router(metrics: Arc<Metrics>) -> Router {
+/// Where `/metrics` reads from: the broker, and the data pipeline when it runs.
+#[derive(Clone)]
+struct Sources {
+    metrics: Arc<Metrics>,
+    pipeline: Option<pipeline::Pipeline>,
+}
+
+/// The routes.
+fn router(sources: Sources) -> Router {
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(healthz))
-        .with_state(metrics)
+        .with_state(sources)
 }
 
 /// `GET /metrics`: Prometheus text format.
-async fn render_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], metrics.render())
+async fn render_metrics(State(sources): State<Sources>) -> impl IntoResponse {
+    let mut text = sources.metrics.render();
+    if let Some(pipeline) = &sources.pipeline {
+        text.push_str(&pipeline.render_metrics());
+    }
+    ([(CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], text)
 }
 
 /// `GET /healthz`: the process is up and serving HTTP.
@@ -119,9 +131,14 @@ mod tests {
 
     #[tokio::test]
     async fn serves_metrics_health_and_404() {
-        let server = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::default(), None)
-            .await
-            .expect("bind");
+        let server = HttpServer::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Arc::default(),
+            None,
+            None,
+        )
+        .await
+        .expect("bind");
         let metrics = get(server.local_addr(), "/metrics").await;
         assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
         assert!(metrics
@@ -141,10 +158,15 @@ mod tests {
 
     #[tokio::test]
     async fn port_in_use_names_the_address() {
-        let first = HttpServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::default(), None)
-            .await
-            .expect("bind");
-        let err = HttpServer::start(first.local_addr(), Arc::default(), None)
+        let first = HttpServer::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Arc::default(),
+            None,
+            None,
+        )
+        .await
+        .expect("bind");
+        let err = HttpServer::start(first.local_addr(), Arc::default(), None, None)
             .await
             .err()
             .expect("in use");

@@ -52,6 +52,13 @@ fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Method(args) => ops::method::run(args),
         Command::C2d(args) => ops::c2d::run(args),
         Command::Events(args) => ops::events::run(args),
+        Command::Series(args) => ops::series::run(args),
+        Command::Capture(args) => ops::capture::run(args),
         Command::Ca(args) => ops::ca::run(args),
+        Command::Dsp(args) => ops::dsp::run(args),
+        Command::Firmware(args) => ops::firmware::run(args),
+        Command::Rollout(args) => ops::rollout::run(args),
+        Command::Sim(args) => ops::sim::run(args),
+        Command::Demo(args) => ops::demo::run(args),
     }
 }

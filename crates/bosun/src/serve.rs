@@ -72,8 +72,21 @@ async fn serve(settings: Settings) -> Result<()> {
             .await
             .context("cannot start the MQTT broker")?;
     crate::trim::spawn(broker.metrics());
-    let api = control.start(&settings, service, events);
-    let http = match HttpServer::start(settings.serve.http, broker.metrics(), Some(api)).await {
+    let (api, pipeline) = match control.start(&settings, service, events) {
+        Ok(started) => started,
+        Err(e) => {
+            broker.shutdown().await;
+            return Err(e);
+        }
+    };
+    let http = HttpServer::start(
+        settings.serve.http,
+        broker.metrics(),
+        Some(api),
+        pipeline.clone(),
+    )
+    .await;
+    let http = match http {
         Ok(http) => http,
         Err(e) => {
             broker.shutdown().await;
@@ -102,6 +115,9 @@ async fn serve(settings: Settings) -> Result<()> {
     });
     broker.shutdown().await;
     http.shutdown().await;
+    if let Some(pipeline) = pipeline {
+        pipeline.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

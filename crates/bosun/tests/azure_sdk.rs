@@ -3,7 +3,8 @@
 //! patch, desired updates, a direct method through the REST API, a C2D message with
 //! properties, telemetry — and the twin still there after the hub is killed with -9.
 //! Also zero-touch provisioning with the SDK's `ProvisioningDeviceClient`
-//! (`tests/clients/azure_provision.py`) through group and individual enrollments.
+//! (`tests/clients/azure_provision.py`) through group and individual enrollments, with
+//! symmetric keys and with X.509 certificates from `bosun ca issue-device`.
 //!
 //! The SDK always dials port 8883, so each test listens on its own loopback address
 //! 127.0.0.N:8883 (Linux routes all of 127/8 to lo) and the generated server
@@ -16,10 +17,11 @@ mod support;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use common::Bosun;
 use serde_json::json;
-use support::{wait_until, Client, STEP};
+use support::{wait_until, Client, Version, STEP};
 
 /// The virtualenv interpreter `scripts/test.sh` installs the SDK into.
 fn azure_python() -> PathBuf {
@@ -337,4 +339,165 @@ fn the_azure_provisioning_sdk_registers_through_enrollments() {
     let twin = solo.wait_event("twin", STEP);
     assert_eq!(twin["twin"]["desired"]["mode"], "solo", "{twin}");
     assert_eq!(solo.wait_exit(STEP).code(), Some(0), "{}", solo.dump());
+}
+
+/// `bosun ca ARGS` on the hub's data directory, which must succeed; its stdout.
+fn ca(broker: &Bosun, args: &[&str]) -> String {
+    let data = broker.data_dir().to_str().expect("utf-8 path").to_owned();
+    let mut all = vec!["ca"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--data-dir", &data]);
+    let out = common::run(&all, &[]);
+    assert!(
+        out.status.success(),
+        "bosun {all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A certificate for `id` from the built-in CA: the `--cert-file/--key-file` arguments
+/// of `azure_provision.py`, and its serial.
+fn device_cert(broker: &Bosun, id: &str, dir: &std::path::Path) -> (Vec<String>, String) {
+    let out_dir = dir.join(id);
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let printed = ca(
+        broker,
+        &[
+            "issue-device",
+            "--id",
+            id,
+            "--out-dir",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    let serial = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("serial:"))
+        .map(|s| s.trim().to_owned())
+        .expect("serial printed");
+    let file = |ext: &str| out_dir.join(format!("{id}.{ext}")).display().to_string();
+    let args = vec![
+        "--cert-file".to_owned(),
+        file("pem"),
+        "--key-file".to_owned(),
+        file("key"),
+    ];
+    (args, serial)
+}
+
+#[test]
+fn the_azure_provisioning_sdk_registers_with_x509_certificates() {
+    let tls = free_loopback_8883();
+    let host = tls.ip().to_string();
+    let broker = Bosun::launch(&["--mqtts", &tls.to_string()])
+        .no_dev()
+        .env("BOSUN_HUB__HOST_NAME", &host)
+        .env("BOSUN_HUB__ID_SCOPE", "0ne0000b05")
+        .start();
+    ca(&broker, &["init"]);
+    let loaded = wait_until(Duration::from_secs(10), || {
+        broker.stderr().contains("TLS certificate loaded")
+    });
+    assert!(loaded, "device CA not picked up\n{}", broker.stderr());
+    let dir = tempfile::tempdir().unwrap();
+
+    // An enrollment group by CA: any certificate of the built-in CA whose CN is the
+    // registration id.
+    let body = json!({
+        "x509": {"ca": "bosun"},
+        "initialTwin": {"tags": {"site": "plant-9"}, "desired": {"mode": "watch"}},
+        "deviceGroup": "cams",
+    });
+    let r = broker.api("PUT", "/api/enrollments/groups/cams", Some(&body), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["attestation"], "x509", "{}", r.body);
+
+    // An application watching the telemetry the device will send.
+    let token = broker.admin_token();
+    let watcher = support::mosquitto_sub(
+        broker.mqtt_addr(),
+        Version::V5,
+        &[
+            "-i",
+            "watcher",
+            "-u",
+            "bosun-service",
+            "-P",
+            &token,
+            "-t",
+            "devices/cam-7/messages/events/#",
+        ],
+    );
+    support::wait_subscribed(&watcher);
+
+    let (cert, _) = device_cert(&broker, "cam-7", dir.path());
+    let mut args: Vec<&str> = cert.iter().map(String::as_str).collect();
+    args.extend(["--telemetry", r#"{"frames":12}"#]);
+    let mut dev = sdk_provision(&broker, "cam-7", &args);
+    let registered = dev.wait_event("registered", STEP);
+    assert_eq!(registered["status"], "assigned", "{}", dev.dump());
+    assert_eq!(registered["device_id"], "cam-7");
+    assert_eq!(registered["assigned_hub"], host.as_str());
+    dev.wait_event("telemetry_sent", STEP);
+    let twin = dev.wait_event("twin", STEP);
+    assert_eq!(twin["twin"]["desired"]["mode"], "watch", "{twin}");
+    assert_eq!(dev.wait_exit(STEP).code(), Some(0), "{}", dev.dump());
+    let got = support::wait_messages(&watcher, 1, STEP);
+    assert_eq!(got[0].payload, r#"{"frames":12}"#, "{got:?}");
+    let info = broker.api("GET", "/api/devices/cam-7", None, &[]).json();
+    assert_eq!(info["authKind"], "x509", "{info}");
+    assert_eq!(info["tags"]["site"], "plant-9", "{info}");
+    assert_eq!(info["group"], "cams", "{info}");
+
+    // Registering again is idempotent: the twin is not reset.
+    let patch = json!({"properties": {"desired": {"mode": "record"}}});
+    let r = broker.api("PATCH", "/api/devices/cam-7/twin", Some(&patch), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut again = sdk_provision(&broker, "cam-7", &args);
+    again.wait_event("registered", STEP);
+    let twin = again.wait_event("twin", STEP);
+    assert_eq!(twin["twin"]["desired"]["mode"], "record", "{twin}");
+    assert_eq!(again.wait_exit(STEP).code(), Some(0), "{}", again.dump());
+
+    // An individual enrollment pinned to one certificate: that one registers, another
+    // certificate with the same CN does not.
+    let (first, serial) = device_cert(&broker, "solo-x", dir.path());
+    let (second, _) = device_cert(&broker, "solo-x", &dir.path().join("second"));
+    let body = json!({"x509": {"serial": serial}, "initialTwin": {"desired": {"mode": "solo"}}});
+    let r = broker.api(
+        "PUT",
+        "/api/enrollments/individual/solo-x",
+        Some(&body),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let args: Vec<&str> = second.iter().map(String::as_str).collect();
+    let mut refused = sdk_provision(&broker, "solo-x", &args);
+    refused.wait_event("register_failed", STEP);
+    assert_eq!(
+        refused.wait_exit(STEP).code(),
+        Some(5),
+        "{}",
+        refused.dump()
+    );
+    let args: Vec<&str> = first.iter().map(String::as_str).collect();
+    let mut solo = sdk_provision(&broker, "solo-x", &args);
+    let registered = solo.wait_event("registered", STEP);
+    assert_eq!(registered["device_id"], "solo-x", "{}", solo.dump());
+    let twin = solo.wait_event("twin", STEP);
+    assert_eq!(twin["twin"]["desired"]["mode"], "solo", "{twin}");
+    assert_eq!(solo.wait_exit(STEP).code(), Some(0), "{}", solo.dump());
+
+    // A disabled group refuses its devices.
+    let body = json!({"x509": {"ca": "bosun"}, "disabled": true});
+    let r = broker.api("PUT", "/api/enrollments/groups/cams", Some(&body), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (cert, _) = device_cert(&broker, "cam-8", dir.path());
+    let args: Vec<&str> = cert.iter().map(String::as_str).collect();
+    let mut off = sdk_provision(&broker, "cam-8", &args);
+    off.wait_event("register_failed", STEP);
+    assert_eq!(off.wait_exit(STEP).code(), Some(5), "{}", off.dump());
+    let r = broker.api("GET", "/api/devices/cam-8", None, &[]);
+    assert_eq!(r.status, 404, "{}", r.body);
 }

@@ -247,4 +247,42 @@ fn an_operator_manages_enrollments_from_the_command_line() {
         derived,
         hub::auth::derive_device_key(&key, "sensor-042").unwrap()
     );
+
+    // An X.509 group by CA: no key, the CA shown.
+    let by_ca = ok_json(
+        &broker,
+        &[
+            "enrollment",
+            "group",
+            "create",
+            "cams",
+            "--x509-ca",
+            "bosun",
+        ],
+    );
+    assert_eq!(by_ca["attestation"], "x509", "{by_ca}");
+    assert_eq!(by_ca["x509"]["ca"], "bosun", "{by_ca}");
+    assert!(by_ca.get("key").is_none(), "{by_ca}");
+    let shown = cli(&broker, &["enrollment", "group", "show", "cams"]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("x509 CA") && text.contains("bosun"), "{text}");
+    assert!(!text.contains("derive-key"), "{text}");
+    let both = cli(
+        &broker,
+        &[
+            "enrollment",
+            "group",
+            "create",
+            "x",
+            "--x509-ca",
+            "a",
+            "--key",
+            &key,
+        ],
+    );
+    assert_eq!(
+        both.status.code(),
+        Some(2),
+        "--key conflicts with --x509-ca"
+    );
 }

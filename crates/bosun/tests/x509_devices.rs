@@ -6,7 +6,8 @@
 //! - refusals at the TLS handshake (expired, unregistered CA, revoked serial) and at
 //!   CONNECT (CN ≠ client id: 0x87, disabled device: 0x8A), each counted by reason;
 //! - a CSR made by `openssl req` on the "device", signed by `bosun ca issue-device --csr`;
-//! - revoking the certificate of a live connection closes it within a second.
+//! - revoking the certificate of a live connection closes it within a second, with
+//!   `bosun ca revoke` or with a CRL made by `openssl ca -gencrl` and imported.
 //!
 //! Every broker is on free loopback ports; every wait has a deadline.
 #![allow(clippy::unwrap_used)]
@@ -344,4 +345,118 @@ fn the_readme_three_commands_connect_a_device() {
             .success()
     });
     assert!(ok, "{}", hub.stderr());
+}
+
+/// A CRL of the built-in intermediate revoking `cert`, made by `openssl ca` (its own
+/// database in `dir`): what a manufacturer's CA would publish.
+fn openssl_crl(hub: &Bosun, cert: &Path, dir: &Path) -> PathBuf {
+    let config = dir.join("ca.cnf");
+    let conf = format!(
+        "[ca]\ndefault_ca = crl_ca\n[crl_ca]\ndatabase = {}\ncrlnumber = {}\n\
+         default_md = sha256\ndefault_crl_days = 30\n",
+        path_str(&dir.join("index.txt")),
+        path_str(&dir.join("crlnumber")),
+    );
+    std::fs::write(&config, conf).unwrap();
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+    let ca_dir = hub.data_dir().join("ca");
+    let crl = dir.join("line.pem");
+    let openssl_ca = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(["ca", "-batch", "-config", path_str(&config)])
+            .args(["-keyfile", path_str(&ca_dir.join("issuing.key"))])
+            .args(["-cert", path_str(&ca_dir.join("issuing.pem"))])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl ca {args:?}: {}", text(&out));
+    };
+    openssl_ca(&["-revoke", path_str(cert)]);
+    openssl_ca(&["-gencrl", "-out", path_str(&crl)]);
+    crl
+}
+
+#[test]
+fn an_imported_crl_closes_the_live_connection_it_revokes() {
+    let hub = hub();
+    let cafile = hub.data_dir().join("tls/ca.pem");
+    let dir = tempfile::tempdir().unwrap();
+    for id in ["dev-crl", "dev-kept"] {
+        x509_device(&hub, id);
+    }
+    let (cert, key) = issue(&hub, "dev-crl", &dir.path().join("crl"), "30");
+    let (kept_cert, kept_key) = issue(&hub, "dev-kept", &dir.path().join("kept"), "30");
+    let subscribe = |id: &str, cert: &Path, key: &Path| {
+        // stdbuf: mosquitto_sub block-buffers stdout into a pipe.
+        let mut cmd = Command::new("stdbuf");
+        cmd.args(["-oL", "mosquitto_sub", "-h", "127.0.0.1"])
+            .args(["-p", &hub.mqtts_addr().port().to_string()])
+            .args(["-V", "5", "-d", "-i", id])
+            .args(["--cafile", path_str(&cafile)])
+            .args(["--cert", path_str(cert), "--key", path_str(key)])
+            .args(["-t", &format!("devices/{id}/messages/devicebound/#")]);
+        Client::spawn("mosquitto_sub", cmd)
+    };
+    let sub = subscribe("dev-crl", &cert, &key);
+    let kept = subscribe("dev-kept", &kept_cert, &kept_key);
+    let state = |id: &str| {
+        hub.api("GET", &format!("/api/devices/{id}"), None, &[])
+            .json()["connectionState"]
+            .clone()
+    };
+    let connected = |id: &str| state(id) == "connected";
+    assert!(
+        wait_until(STEP, || connected("dev-crl") && connected("dev-kept")),
+        "{}",
+        hub.stderr()
+    );
+
+    let crl = openssl_crl(&hub, &cert, dir.path());
+    let import = common::run(
+        &[
+            "ca",
+            "import-crl",
+            path_str(&crl),
+            "--data-dir",
+            path_str(hub.data_dir()),
+        ],
+        &[],
+    );
+    assert!(import.status.success(), "{}", text(&import));
+    let imported_at = Instant::now();
+    // mosquitto_sub prints the server's DISCONNECT (0x87 = 135) with -d.
+    let disconnected = wait_until(RELOAD_DEADLINE, || {
+        sub.stdout_lines()
+            .iter()
+            .any(|l| l.contains("DISCONNECT") && l.contains("135"))
+    });
+    let took = imported_at.elapsed();
+    assert!(
+        disconnected,
+        "not disconnected\n{}\n{}",
+        sub.dump(),
+        hub.stderr()
+    );
+    // Checked twice a second: within a second, with slack for a loaded machine.
+    eprintln!("closed {took:?} after the CRL import");
+    assert!(took < Duration::from_secs(2), "closed after {took:?}");
+    assert!(
+        wait_until(STEP, || !connected("dev-crl")),
+        "{}",
+        hub.stderr()
+    );
+    assert!(
+        hub.stderr()
+            .contains("closing a connection whose client certificate was revoked"),
+        "{}",
+        hub.stderr()
+    );
+    // Another certificate of the same CA stays connected, and the revoked one cannot
+    // come back: its handshake is refused by the CRL.
+    assert!(connected("dev-kept"), "{}", kept.dump());
+    let out = publish(hub.mqtts_addr(), &cafile, &cert, &key, "dev-crl");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("certificate revoked"), "{}", text(&out));
+    wait_reason(&hub, TLS_REFUSALS, "certificate revoked", 1);
 }

@@ -54,6 +54,13 @@ pub struct Credentials<'a> {
     /// against a registered device CA (chain, validity, key usage, revocation); `None`
     /// without one (plain MQTT, or TLS without a client certificate).
     pub client_cert_cn: Option<&'a str>,
+    /// That certificate's serial number, lower-case hex without leading zero bytes (as
+    /// `bosun ca issue-device` prints it), for enrollments pinned to one certificate.
+    pub client_cert_serial: Option<&'a str>,
+    /// The name of the registered device CA that signed that certificate (`bosun` for
+    /// the built-in one, else the name given to `bosun ca import`); `None` when the
+    /// certificate was signed by an intermediate the client sent along.
+    pub client_cert_issuer: Option<&'a str>,
 }
 
 impl fmt::Debug for Credentials<'_> {
@@ -66,6 +73,8 @@ impl fmt::Debug for Credentials<'_> {
             .field("peer", &self.peer)
             .field("tls", &self.tls)
             .field("client_cert_cn", &self.client_cert_cn)
+            .field("client_cert_serial", &self.client_cert_serial)
+            .field("client_cert_issuer", &self.client_cert_issuer)
             .finish()
     }
 }
@@ -300,6 +309,10 @@ pub(crate) struct Transport<'a> {
     /// When that certificate expires: a device identity without an expiry of its own
     /// gets this one, so the connection ends with the certificate (like a SAS token's).
     pub(crate) client_cert_expiry: Option<SystemTime>,
+    /// Its serial (hex).
+    pub(crate) client_cert_serial: Option<&'a str>,
+    /// The registered CA that signed it.
+    pub(crate) client_cert_issuer: Option<&'a str>,
 }
 
 /// Decides who a connecting client is, at CONNECT (after the packet's own checks):
@@ -328,6 +341,8 @@ pub(crate) async fn admit(
         peer,
         tls: transport.tls,
         client_cert_cn: transport.client_cert_cn,
+        client_cert_serial: transport.client_cert_serial,
+        client_cert_issuer: transport.client_cert_issuer,
     };
     let mut result = decide(&credentials, connect.will.as_ref(), config).await;
     if let (Ok(Some(grant)), Some(expiry)) = (&mut result, transport.client_cert_expiry) {
@@ -499,6 +514,8 @@ mod tests {
         let transport = Transport {
             tls: false,
             client_cert_cn: None,
+            client_cert_serial: None,
+            client_cert_issuer: None,
             client_cert_expiry: None,
         };
         let refused = admit(&connect, peer, transport, &config, &metrics).await;
@@ -519,6 +536,8 @@ mod tests {
             peer: SocketAddr::from(([127, 0, 0, 1], 1)),
             tls: false,
             client_cert_cn: None,
+            client_cert_serial: None,
+            client_cert_issuer: None,
         };
         assert!(!format!("{credentials:?}").contains("hunter2"));
     }

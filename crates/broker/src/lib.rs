@@ -19,6 +19,7 @@
 //! - [`config`]: every knob, with defaults a fleet can start on.
 //! - [`server`]: start and graceful shutdown of the whole.
 //! - [`service`]: how an in-process service (the control plane) hooks into routing.
+//! - [`websocket`]: MQTT over WebSocket on the same listeners (upgrade, frames).
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -37,6 +38,7 @@ pub mod service;
 mod small_map;
 mod tls;
 pub mod trie;
+pub mod websocket;
 
 pub use config::Config;
 pub use server::{Broker, StartError};

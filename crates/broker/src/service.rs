@@ -37,6 +37,10 @@ pub struct ServiceSpec {
     /// Publishes matching these are routed and also copied to the service (e.g.
     /// `devices/+/messages/events/#`).
     pub tap: Vec<String>,
+    /// Acknowledge a tapped QoS 1/2 publish only once the service has let go of its
+    /// copy ([`Hold`]) as well as when it is durable here: for a service that stores
+    /// what it taps, PUBACK then means "stored there too".
+    pub hold_taps: bool,
 }
 
 impl ServiceSpec {
@@ -111,6 +115,87 @@ pub struct ServicePublish {
     pub qos: QoS,
     /// Properties as published (content type, user properties, …).
     pub properties: Option<Box<Properties>>,
+    /// For a held tap ([`ServiceSpec::hold_taps`]) of a QoS 1/2 publish: the publisher's
+    /// acknowledgement waits until every clone of this is dropped.
+    pub hold: Option<Hold>,
+}
+
+/// The service's share of a tapped publish's acknowledgement.
+///
+/// The publisher gets PUBACK (PUBREC) when the broker has made the message durable
+/// *and* the last clone of its `Hold` is gone: the service keeps it until it has done
+/// what it must (the data pipeline: until the message's points are on disk), then
+/// drops it. Dropping is the only way to let go, so no path — an error, a skipped
+/// message, a full event queue, shutdown — can leave a publisher waiting forever.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    /// Shared by the clones; its drop is the arrival.
+    _token: Arc<HoldToken>,
+}
+
+/// Arrives at the latch when the last [`Hold`] clone is dropped.
+#[derive(Debug)]
+struct HoldToken(Arc<Latch>);
+
+impl Drop for HoldToken {
+    fn drop(&mut self) {
+        self.0.arrive();
+    }
+}
+
+impl Hold {
+    /// Splits a publisher's acknowledgement in two: the service's `Hold` and an
+    /// [`Acker`] for the router's own durability path; the acknowledgement is sent
+    /// when both have arrived.
+    pub(crate) fn split(ack: crate::router::Acker) -> (Hold, crate::router::Acker) {
+        let routed = crate::router::Acker {
+            outbox: ack.outbox.clone(),
+            packet_id: ack.packet_id,
+            qos: ack.qos,
+            latch: None,
+        };
+        let latch = Arc::new(Latch {
+            remaining: std::sync::atomic::AtomicU8::new(2),
+            ack: std::sync::Mutex::new(Some(ack)),
+        });
+        let routed = crate::router::Acker {
+            latch: Some(latch.clone()),
+            ..routed
+        };
+        (
+            Hold {
+                _token: Arc::new(HoldToken(latch)),
+            },
+            routed,
+        )
+    }
+}
+
+/// A count of parties that must be done before a publisher is acknowledged.
+#[derive(Debug)]
+pub(crate) struct Latch {
+    remaining: std::sync::atomic::AtomicU8,
+    ack: std::sync::Mutex<Option<crate::router::Acker>>,
+}
+
+impl Latch {
+    /// One party is done; the last one sends the acknowledgement.
+    pub(crate) fn arrive(&self) {
+        if self
+            .remaining
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            let ack = self
+                .ack
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(ack) = ack {
+                crate::router::publish::acknowledge(ack);
+            }
+        }
+    }
 }
 
 /// What the broker reports to the service.

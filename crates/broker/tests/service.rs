@@ -17,6 +17,13 @@ use mqtt::{Packet, Properties, ProtocolVersion::*, Publish, QoS, ReasonCode};
 use tokio::sync::mpsc::Receiver;
 
 async fn start(dir: &std::path::Path) -> (Broker, ServiceHandle, Receiver<ServiceEvent>) {
+    start_holding(dir, false).await
+}
+
+async fn start_holding(
+    dir: &std::path::Path,
+    hold_taps: bool,
+) -> (Broker, ServiceHandle, Receiver<ServiceEvent>) {
     let config = Config {
         data_dir: dir.to_path_buf(),
         mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -26,6 +33,7 @@ async fn start(dir: &std::path::Path) -> (Broker, ServiceHandle, Receiver<Servic
     let spec = ServiceSpec {
         consume: vec!["$iothub/#".into()],
         tap: vec!["devices/+/messages/events/#".into()],
+        hold_taps,
     };
     Broker::start_with_service(config, Arc::new(Metrics::default()), spec)
         .await
@@ -99,6 +107,41 @@ async fn consumed_topics_reach_only_the_service_and_tapped_ones_both() {
     let p = spy.expect_publish().await;
     assert_eq!(p.topic, "devices/dev1/messages/events/");
     assert!(spy.recv_within(Duration::from_millis(300)).await.is_err());
+}
+
+/// With `hold_taps`, a tapped QoS 1 publish is acknowledged only once the service let
+/// go of its copy; untapped ones as usual.
+#[tokio::test]
+async fn held_taps_are_acknowledged_when_the_service_lets_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, _handle, mut events) = start_holding(dir.path(), true).await;
+    let (mut dev, _) = Client::connect(broker.local_addr(), V5, "dev1", true).await;
+    dev.publish("other/topic", b"x", QoS::AtLeastOnce, false)
+        .await;
+
+    let p = dev.publish_packet(
+        "devices/dev1/messages/events/",
+        b"t",
+        QoS::AtLeastOnce,
+        false,
+    );
+    dev.send(&Packet::Publish(p)).await;
+    let tapped = next(&mut events, |e| match e {
+        ServiceEvent::Publish(p) => Some(p),
+        _ => None,
+    })
+    .await;
+    let hold = tapped.hold.clone().expect("a held tap");
+    drop(tapped);
+    assert!(
+        dev.recv_within(Duration::from_millis(300)).await.is_err(),
+        "PUBACK before the service let go"
+    );
+    drop(hold);
+    match dev.recv_within(TIMEOUT).await {
+        Ok(Some(Packet::PubAck(_))) => {}
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
 }
 
 #[tokio::test]

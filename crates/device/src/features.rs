@@ -98,3 +98,38 @@ pub struct Features {
     #[n(4)]
     pub axes: [Option<AxisFeatures>; MAX_AXES],
 }
+
+impl AxisFeatures {
+    /// The scalar fields with their names, in record order: the names the hub stores
+    /// and scores them under (`x.rms`, …), kept next to the struct so a field added
+    /// here is named everywhere at once.
+    pub fn scalars(&self) -> [(&'static str, f32); 8] {
+        [
+            ("mean", self.mean),
+            ("rms", self.rms),
+            ("peak", self.peak),
+            ("crest", self.crest),
+            ("kurtosis", self.kurtosis),
+            ("shaft_1x", self.shaft_1x),
+            ("shaft_2x", self.shaft_2x),
+            ("resonance", self.resonance),
+        ]
+    }
+
+    /// The two band records with their names (`spectrum`, `envelope`).
+    pub fn bands(&self) -> [(&'static str, &DefectBands); 2] {
+        [("spectrum", &self.spectrum), ("envelope", &self.envelope)]
+    }
+}
+
+impl DefectBands {
+    /// Each defect's harmonics with the defect's name (`bpfo`, `bpfi`, `bsf`, `ftf`).
+    pub fn named(&self) -> [(&'static str, &[f32; HARMONICS]); 4] {
+        [
+            ("bpfo", &self.bpfo),
+            ("bpfi", &self.bpfi),
+            ("bsf", &self.bsf),
+            ("ftf", &self.ftf),
+        ]
+    }
+}

@@ -1,5 +1,6 @@
 //! Telemetry reaches the data pipeline's channel attributed to the connection that sent
-//! it, with its property bag decoded; a publish on another device's topic does not.
+//! it, with its property bag decoded, and is acknowledged only once the pipeline let go
+//! of it; a publish on another device's topic does not reach it.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::net::SocketAddr;
@@ -83,17 +84,24 @@ async fn telemetry_is_attributed_to_the_sender() {
     .await;
     let topic = "devices/motor-17/messages/events/%24.ct=application%2Fcbor&kind=features";
     send(&mut stream, &publish(topic, 2, b"\xa1\x01\x02")).await;
-    for _ in 0..2 {
-        assert!(matches!(
-            recv(&mut stream, &mut buf).await,
-            Packet::PubAck(_)
-        ));
-    }
+    // The spoofed publish is acknowledged at once (nobody holds it); the telemetry only
+    // once the pipeline's copy is dropped.
+    assert!(matches!(recv(&mut stream, &mut buf).await, Packet::PubAck(a) if a.packet_id == 1));
 
     let got = tokio::time::timeout(Duration::from_secs(10), telemetry.recv())
         .await
         .unwrap()
         .unwrap();
+    assert!(got.hold.is_some(), "telemetry is held for the pipeline");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), recv(&mut stream, &mut buf))
+            .await
+            .is_err(),
+        "PUBACK before the pipeline let go"
+    );
+    let mut got = got;
+    drop(got.hold.take());
+    assert!(matches!(recv(&mut stream, &mut buf).await, Packet::PubAck(a) if a.packet_id == 2));
     assert_eq!(&*got.device_id, "motor-17");
     assert_eq!(&got.payload[..], b"\xa1\x01\x02");
     assert_eq!(

@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::lexer::CmpOp;
 
@@ -24,9 +24,31 @@ pub(super) struct Path {
 impl Path {
     /// The value at this path, if every segment exists.
     pub(super) fn lookup<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
-        self.segments
-            .iter()
-            .try_fold(doc, |value, segment| value.get(segment.as_str()))
+        match doc {
+            Value::Object(object) => self.lookup_in(object),
+            _ => None,
+        }
+    }
+
+    /// The value at this path in an object document, if every segment exists. Numeric
+    /// segments index arrays (`top.0.feature`).
+    pub(super) fn lookup_in<'a>(&self, doc: &'a Map<String, Value>) -> Option<&'a Value> {
+        let (first, rest) = self.segments.split_first()?;
+        rest.iter()
+            .try_fold(doc.get(first.as_str())?, |value, segment| {
+                step(value, segment)
+            })
+    }
+}
+
+/// One segment down from `value`: a key of an object or an index into an array.
+fn step<'a>(value: &'a Value, segment: &str) -> Option<&'a Value> {
+    match value {
+        Value::Object(object) => object.get(segment),
+        Value::Array(items) if segment.bytes().all(|b| b.is_ascii_digit()) => {
+            items.get(segment.parse::<usize>().ok()?)
+        }
+        _ => None,
     }
 }
 
@@ -63,15 +85,15 @@ pub(super) enum Cond {
 
 impl Cond {
     /// Decides the condition for one document.
-    pub(super) fn holds(&self, doc: &Value) -> bool {
+    pub(super) fn holds(&self, doc: &Map<String, Value>) -> bool {
         match self {
             Cond::Compare(path, op, literal) => path
-                .lookup(doc)
+                .lookup_in(doc)
                 .is_some_and(|value| compare(value, *op, literal)),
             Cond::In(path, literals) => path
-                .lookup(doc)
+                .lookup_in(doc)
                 .is_some_and(|value| literals.iter().any(|l| compare(value, CmpOp::Eq, l))),
-            Cond::Defined(path) => path.lookup(doc).is_some(),
+            Cond::Defined(path) => path.lookup_in(doc).is_some(),
             Cond::Not(inner) => !inner.holds(doc),
             Cond::And(all) => all.iter().all(|c| c.holds(doc)),
             Cond::Or(any) => any.iter().any(|c| c.holds(doc)),

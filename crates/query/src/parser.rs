@@ -1,7 +1,8 @@
 //! Recursive-descent parser from tokens to a [`Query`].
 //!
 //! ```text
-//! query   := SELECT select FROM devices [WHERE or] end
+//! query   := SELECT select FROM source [WHERE or] end
+//! source  := word (one identifier without dots, e.g. `devices`, `telemetry`)
 //! select  := '*' | COUNT '(' ')' [AS word] | path (',' path)*
 //! or      := and (OR and)*
 //! and     := unary (AND unary)*
@@ -13,13 +14,14 @@
 
 use super::ast::{Cond, Literal, Path};
 use super::lexer::{tokenize, Tok, Token};
-use super::{Query, QueryError, Select, DEFAULT_COUNT_ALIAS, MAX_NESTING};
+use super::{Query, QueryError, Select, Source, DEFAULT_COUNT_ALIAS, MAX_NESTING};
 
 /// Words that cannot be used as a path, so that `WHERE AND = 1` reads as a mistake.
 const RESERVED: [&str; 8] = ["SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "AS"];
 
-/// Parses a whole query.
-pub(super) fn parse_query(text: &str) -> Result<Query, QueryError> {
+/// Parses a whole query; with `expected`, the source must be that name (any case), and a
+/// different one is reported where it stands, before anything after it.
+pub(super) fn parse_query(text: &str, expected: Option<&str>) -> Result<Query, QueryError> {
     let mut parser = Parser {
         tokens: tokenize(text)?,
         next: 0,
@@ -29,14 +31,18 @@ pub(super) fn parse_query(text: &str) -> Result<Query, QueryError> {
     parser.keyword("SELECT")?;
     let select = parser.select()?;
     parser.keyword("FROM")?;
-    parser.keyword("devices")?;
+    let source = parser.source(expected)?;
     let condition = if parser.take_keyword("WHERE") {
         Some(parser.or()?)
     } else {
         None
     };
     match parser.peek() {
-        None => Ok(Query { select, condition }),
+        None => Ok(Query {
+            select,
+            source,
+            condition,
+        }),
         Some(_) => Err(parser.error("expected end of query")),
     }
 }
@@ -154,6 +160,29 @@ impl Parser {
                 Ok(alias)
             }
             _ => Err(self.error("expected a name for the count")),
+        }
+    }
+
+    /// Parses the name after `FROM`: one word without dots, not a keyword, and
+    /// `expected` if given.
+    fn source(&mut self, expected: Option<&str>) -> Result<Source, QueryError> {
+        let wanted = |w: &str| expected.is_none_or(|e| w.eq_ignore_ascii_case(e));
+        match self.peek() {
+            Some(Token {
+                tok: Tok::Word(w),
+                start,
+            }) if !w.contains('.') && !is_reserved(w) && wanted(w) => {
+                let source = Source {
+                    name: w.clone(),
+                    position: *start,
+                };
+                self.next += 1;
+                Ok(source)
+            }
+            _ => Err(match expected {
+                Some(name) => self.error(&format!("expected {name}")),
+                None => self.error("expected a source name such as devices"),
+            }),
         }
     }
 

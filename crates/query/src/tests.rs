@@ -123,9 +123,14 @@ fn errors_point_at_the_problem() {
     let cases = [
         ("", 0, "expected SELECT, found end of query"),
         (
-            "SELECT * FROM modules",
+            "SELECT * FROM tags.x",
             14,
-            "expected devices, found 'modules'",
+            "expected a source name such as devices, found 'tags.x'",
+        ),
+        (
+            "SELECT * FROM",
+            13,
+            "expected a source name such as devices, found end of query",
         ),
         (
             "SELECT * FROM devices WHERE tags.site =",
@@ -180,6 +185,77 @@ fn errors_point_at_the_problem() {
 }
 
 #[test]
+fn any_source_parses_and_callers_choose() -> Result<(), QueryError> {
+    let query = parse("SELECT rms_x FROM Telemetry WHERE rms_x > 0.8")?;
+    assert_eq!(query.source(), "Telemetry");
+    assert_eq!(query.source_position(), 18);
+    assert!(query.expect_source(&["telemetry", "anomalies"]).is_ok());
+    assert!(parse_from("select * from DEVICES", "devices").is_ok());
+    let err = parse_from("SELECT * FROM modules", "devices").map(|_| ());
+    assert_eq!(
+        err,
+        Err(QueryError::new(14, "expected devices, found 'modules'"))
+    );
+    // The source is checked where it stands, as when `devices` was part of the grammar.
+    let cases = [
+        (
+            "SELECT * FROM modules WHERE (",
+            "expected devices, found 'modules'",
+        ),
+        ("SELECT * FROM 12", "expected devices, found a number"),
+        ("SELECT * FROM tags.x", "expected devices, found 'tags.x'"),
+        (
+            "SELECT * FROM WHERE a = 1",
+            "expected devices, found 'WHERE'",
+        ),
+    ];
+    for (text, message) in cases {
+        let err = parse_from(text, "devices").map(|_| ());
+        assert_eq!(err, Err(QueryError::new(14, message)), "{text}");
+    }
+    let err = query.expect_source(&["devices"]).map_err(|e| e.to_string());
+    assert_eq!(
+        err,
+        Err("at 18: expected devices, found 'Telemetry'".to_owned())
+    );
+    Ok(())
+}
+
+#[test]
+fn numeric_segments_index_arrays_and_dollar_segments_are_keys() -> Result<(), QueryError> {
+    let doc = json!({
+        "top": [{"feature": "rms_x", "z": 4.5}, {"feature": "crest_x", "z": 3.1}],
+        "env": {"bpfi": [0.1, 0.7], "0": "key"},
+        "$system": {"contentType": "application/json"},
+    });
+    let cases = [
+        ("top.0.feature = 'rms_x'", true),
+        ("top.1.z > 3", true),
+        ("top.2.z > 3", false),
+        ("env.bpfi.1 >= 0.7", true),
+        ("env.0 = 'key'", true),
+        ("env.bpfi.x = 1", false),
+        ("$system.contentType = 'application/json'", true),
+    ];
+    for (cond, expected) in cases {
+        let query = parse(&format!("SELECT * FROM telemetry WHERE {cond}"))?;
+        assert_eq!(query.matches(&doc), expected, "{cond}");
+    }
+    let query = parse("SELECT top.0.feature, env.bpfi.1, nothing FROM telemetry")?;
+    let Value::Object(object) = doc else {
+        return Ok(());
+    };
+    let expected = json!({"top.0.feature": "rms_x", "env.bpfi.1": 0.7});
+    assert_eq!(Value::Object(query.project_paths(&object)), expected);
+    assert_eq!(
+        query.selected_paths().collect::<Vec<_>>(),
+        ["top.0.feature", "env.bpfi.1", "nothing"]
+    );
+    assert!(!query.selects_all() && query.matches(&json!([1])));
+    Ok(())
+}
+
+#[test]
 fn display_names_the_position() {
     let err = parse("SELECT * FROM devices WHERE tags.site =")
         .map(|_| ())
@@ -227,6 +303,8 @@ fn query_like() -> impl Strategy<Value = String> {
     let fragment = prop_oneof![
         Just("SELECT ".to_owned()),
         Just("* FROM devices ".to_owned()),
+        Just("FROM telemetry ".to_owned()),
+        Just("top.0.z $system.x ".to_owned()),
         Just("WHERE ".to_owned()),
         Just("tags.a ".to_owned()),
         Just("= 1 ".to_owned()),
@@ -255,6 +333,9 @@ proptest! {
 
     #[test]
     fn query_like_text_never_panics(text in query_like()) {
+        if let Err(err) = parse_from(&text, "devices") {
+            prop_assert!(err.position <= text.len());
+        }
         match parse(&text) {
             Ok(query) => { query.matches(&doc()); query.project(&doc()); }
             Err(err) => {

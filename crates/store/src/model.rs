@@ -165,17 +165,31 @@ impl EnrollmentKind {
     }
 }
 
-/// A provisioning enrollment: who may register, with which key, and what the device
-/// gets when it does. The attestation is a symmetric key today; X.509 enrollments
-/// will add an attestation column next to `key`.
+/// How the devices of an X.509 enrollment prove who they are: a client certificate
+/// (verified by the broker at the TLS handshake) whose subject CN is the registration
+/// id, signed by a registered device CA.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct X509Attestation {
+    /// The registered device CA (its `bosun ca` name) that must have signed the
+    /// certificate. Required for a group: it is what the group matches on.
+    pub ca: Option<String>,
+    /// The one certificate (serial, lower-case hex) an individual enrollment accepts.
+    pub serial: Option<String>,
+}
+
+/// A provisioning enrollment: who may register, with which key or certificate, and
+/// what the device gets when it does.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Enrollment {
     /// Individual or group.
     pub kind: EnrollmentKind,
     /// The registration id (individual) or the group name (group).
     pub name: String,
-    /// The symmetric key, base64: the device key (individual) or the group key.
+    /// The symmetric key, base64: the device key (individual) or the group key. Empty
+    /// for an X.509 enrollment.
     pub key: String,
+    /// Set for an X.509 enrollment (then `key` is unused).
+    pub x509: Option<X509Attestation>,
     /// The initial twin, as JSON `{"tags": {...}, "desired": {...}}`.
     pub initial_twin: String,
     /// The device group assigned devices join.
@@ -192,6 +206,7 @@ impl std::fmt::Debug for Enrollment {
         f.debug_struct("Enrollment")
             .field("kind", &self.kind)
             .field("name", &self.name)
+            .field("x509", &self.x509)
             .field("initial_twin", &self.initial_twin)
             .field("device_group", &self.device_group)
             .field("disabled", &self.disabled)

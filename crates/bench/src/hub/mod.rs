@@ -17,8 +17,8 @@ pub(crate) mod api;
 mod device;
 mod fleet;
 mod http;
-mod report;
-mod server;
+pub(crate) mod report;
+pub(crate) mod server;
 mod steps;
 mod topics;
 

@@ -84,7 +84,7 @@ fn header(
 }
 
 /// One row per metric: the median and every run's value.
-fn table(out: &mut String, runs: &[RunOutcome]) {
+pub(crate) fn table(out: &mut String, runs: &[RunOutcome]) {
     let _ = writeln!(out, "| metric | median | runs |");
     let _ = writeln!(out, "|---|--:|---|");
     let ok: Vec<&Vec<Metric>> = runs.iter().filter_map(|r| r.result.as_ref().ok()).collect();

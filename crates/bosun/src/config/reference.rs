@@ -56,6 +56,16 @@ const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "hub.id_scope", flag: None, meaning: "The Device Provisioning Service id scope provisioning clients name in their user name and SAS token (`{id_scope}/registrations/{registration id}`). See docs/security.md, Provisioning." },
     KeyDoc { key: "acl.device_publish", flag: None, meaning: "Extra topic filters devices may publish to, besides their own IoT Hub topics; `{id}` is the device id, `{group}` its group (a device without a group gets no `{group}` rule), e.g. `[\"fleet/{group}/status/{id}\"]`. See docs/security.md." },
     KeyDoc { key: "acl.device_subscribe", flag: None, meaning: "Extra topic filters devices may subscribe within (a device's filter must not match anything outside one of them), e.g. `[\"fleet/{group}/broadcast\"]`. Comma-separated in the environment." },
+    KeyDoc { key: "pipeline.enabled", flag: None, meaning: "Run the data pipeline (decoding, rules, time series, anomaly scores). Off: telemetry is still routed to MQTT subscribers." },
+    KeyDoc { key: "pipeline.store_all", flag: None, meaning: "Store every number of every decoded message as a time series (the built-in `store-all` rule); off: only rules with a `store` action store." },
+    KeyDoc { key: "pipeline.anomaly", flag: None, meaning: "Score every device's messages with its own anomaly model (stored as the `anomaly.score` series)." },
+    KeyDoc { key: "pipeline.default_anomaly_rule", flag: None, meaning: "On entering the anomalous state: desired `mode` = `alarm`, C2D `{\"cmd\":\"capture\",\"rate_hz\":10000,\"seconds\":30}`, an alert. A rule named `anomaly-closed-loop` replaces it." },
+    KeyDoc { key: "pipeline.anomaly_warmup", flag: None, meaning: "Messages a device's model learns its baseline from before it scores." },
+    KeyDoc { key: "pipeline.anomaly_enter", flag: None, meaning: "Anomaly score (RMS of the largest feature z-scores) at which a device enters the anomalous state (for two messages in a row)." },
+    KeyDoc { key: "pipeline.anomaly_exit", flag: None, meaning: "Score under which an anomalous device returns to normal (for three messages in a row); below `anomaly_enter`, so one noisy reading does not flap." },
+    KeyDoc { key: "pipeline.capture_idle_secs", flag: None, meaning: "A raw capture with no new chunk for this long is stored as it is, its missing chunks listed." },
+    KeyDoc { key: "pipeline.raw_retention_days", flag: None, meaning: "Days raw points are kept; 1-minute rollups 90 days, 1-hour rollups 2 years." },
+    KeyDoc { key: "pipeline.rules", flag: None, meaning: "Rules: `[[pipeline.rules]]` with `name`, `sql` (`SELECT … FROM telemetry WHERE …`) and `[[pipeline.rules.actions]]` (`type` = store, republish, webhook, c2d, method, patch_desired, alert). See docs/telemetry.md." },
 ];
 
 /// `BOSUN_SECTION__KEY` for `section.key`.

@@ -211,3 +211,32 @@ fn tls_cert_without_key_is_rejected_naming_both_keys() {
         "{err}"
     );
 }
+
+#[test]
+fn pipeline_rules_come_from_the_file_and_knobs_from_the_environment() {
+    let f = file(
+        r#"
+[pipeline]
+anomaly_warmup = 50
+
+[[pipeline.rules]]
+name = "hot"
+sql = "SELECT rms FROM telemetry WHERE rms > 1"
+
+[[pipeline.rules.actions]]
+type = "republish"
+topic = "alerts/{deviceId}"
+"#,
+    );
+    let vars = [("BOSUN_PIPELINE__CAPTURE_IDLE_SECS", "3")];
+    let s = Settings::load(Some(f.path()), &env(&vars)).expect("loads");
+    assert_eq!(s.pipeline.rules.len(), 1);
+    assert_eq!(s.pipeline.rules[0].name, "hot");
+    let config = s.pipeline.pipeline_config(Path::new("/data"));
+    assert_eq!(config.dir, Path::new("/data/pipeline"));
+    assert_eq!(config.anomaly.map(|a| a.warmup), Some(50));
+    assert_eq!(config.capture_idle, std::time::Duration::from_secs(3));
+
+    let bad = file("[[pipeline.rules]]\nname = \"x\"\nsql = \"SELECT\"\n[[pipeline.rules.actions]]\ntype = \"teleport\"\n");
+    assert!(load_err(Some(bad.path()), &[]).contains("teleport"));
+}

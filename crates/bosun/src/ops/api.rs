@@ -131,6 +131,26 @@ impl Api {
         Ok(self.call("GET", target, None, &[])?.json)
     }
 
+    /// `GET target`, the body as it came (binary downloads such as capture samples).
+    pub(crate) fn get_bytes(&self, target: &str) -> Result<Vec<u8>> {
+        let request = Request {
+            method: "GET",
+            target,
+            headers: self.headers("*/*"),
+            body: None,
+        };
+        let response = client::send(&self.endpoint, &request, self.timeout)
+            .map_err(|e| self.transport_error("GET", target, e))?;
+        if response.head.status >= 400 {
+            return Err(problem(
+                response.head.status,
+                &response.head.reason,
+                &response.body,
+            ));
+        }
+        Ok(response.body)
+    }
+
     /// `method target` with an optional JSON body and extra headers.
     pub(crate) fn call(
         &self,

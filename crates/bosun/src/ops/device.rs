@@ -1,6 +1,6 @@
 //! `bosun device create|list|get|enable|disable|delete|keys`: the device registry, through
-//! the REST API. Management verbs only; an on-device agent mode, if added later, gets
-//! its own verb under `device`.
+//! the REST API; and `bosun device run`, the on-device agent (`crates/agent`), which talks
+//! MQTT to the hub instead.
 
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
@@ -93,6 +93,102 @@ pub(crate) enum DeviceCommand {
     /// Print a SAS device's connection string (its keys with --output json).
     #[command(after_help = KEYS_EXAMPLES)]
     Keys(IdArg),
+    /// Run the device agent: be device ID, publish vibration features (docs/agent.md).
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(Box<RunArgs>),
+}
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  bosun device run --id pump-7 --hub 127.0.0.1:1883                 # bosun serve --dev
+  bosun device run --id pump-7 --hub hub.example:8883 --ca ca.pem --key BASE64KEY
+  bosun device run --id pump-8 --hub hub.example:8883 --ca ca.pem --group-key KEY --id-scope 0ne00000001
+  bosun device run --id pump-9 --hub hub.example:8883 --ca ca.pem --cert pump-9.pem --cert-key pump-9.key
+  bosun device run --id sim-1 --hub 127.0.0.1:1883 --source synthetic:fault=bpfo,onset=120s --speed 60
+  bosun device run --id cwru-1 --hub 127.0.0.1:1883 --source cwru:ir007_0hp.f32,rpm=1797 --interval 10s";
+
+/// `device run`: the agent's flags (see `agent::Options`).
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Device id (the registration id when provisioning with --group-key).
+    #[arg(long, value_name = "ID")]
+    pub(crate) id: String,
+    /// The hub's MQTT (or MQTTS, with --ca) address.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) hub: String,
+    /// CA certificates (PEM) to trust: connects with TLS (e.g. DATA_DIR/tls/ca.pem).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca: Option<std::path::PathBuf>,
+    /// The device's symmetric key (base64): SAS token authentication.
+    #[arg(long, value_name = "KEY", conflicts_with = "group_key")]
+    pub(crate) key: Option<String>,
+    /// An enrollment group's key (base64): provision through DPS first.
+    #[arg(long, value_name = "KEY", requires = "id_scope")]
+    pub(crate) group_key: Option<String>,
+    /// DPS id scope: provision first (with --group-key, or with --cert for X.509).
+    #[arg(long, value_name = "SCOPE")]
+    pub(crate) id_scope: Option<String>,
+    /// Client certificate (PEM, CN = device id): X.509 authentication over TLS.
+    #[arg(long, value_name = "FILE", requires = "cert_key", conflicts_with_all = ["key", "group_key"])]
+    pub(crate) cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub(crate) cert_key: Option<std::path::PathBuf>,
+    /// Host name in SAS tokens [default: the host of --hub].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) host_name: Option<String>,
+    /// Vibration source: synthetic[:fault=bpfo|bpfi,onset=120s,growth=10m,rpm=…] or cwru:FILE[,rpm=R].
+    #[arg(long, value_name = "SPEC", default_value = "synthetic")]
+    pub(crate) source: String,
+    /// Feature interval until the twin's interval_s overrides it (e.g. 60s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub(crate) interval: String,
+    /// Offline buffer directory [default: ./bosun-agent/ID].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) buffer_dir: Option<std::path::PathBuf>,
+    /// Most feature messages kept while offline (oldest evicted first).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub(crate) buffer_max: usize,
+    /// Time acceleration: device time runs N times faster (intervals, captures, faults).
+    #[arg(long, value_name = "N", default_value_t = 1.0)]
+    pub(crate) speed: f64,
+    /// Firmware version to report.
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) firmware: Option<String>,
+}
+
+/// Runs `bosun device run` until Ctrl-C or SIGTERM.
+fn run_agent(args: &RunArgs) -> Result<()> {
+    let mut options = agent::Options::new(&args.id, &args.hub);
+    options.ca = args.ca.clone();
+    options.host_name = args.host_name.clone();
+    options.identity = match (&args.key, &args.group_key, &args.cert, &args.cert_key) {
+        (Some(key), ..) => agent::Identity::DeviceKey(key.clone()),
+        (None, Some(group_key), ..) => agent::Identity::GroupKey {
+            group_key: group_key.clone(),
+            id_scope: args.id_scope.clone().unwrap_or_default(),
+        },
+        (None, None, Some(cert), Some(key)) => agent::Identity::Certificate {
+            cert: cert.clone(),
+            key: key.clone(),
+            id_scope: args.id_scope.clone(),
+        },
+        _ => agent::Identity::Anonymous,
+    };
+    options.source = args.source.clone();
+    options.interval = agent::source::parse_duration(&args.interval)?;
+    if let Some(dir) = &args.buffer_dir {
+        options.buffer_dir = dir.clone();
+    }
+    options.buffer_limits.max_messages = args.buffer_max.max(1);
+    options.speed = args.speed;
+    if let Some(firmware) = &args.firmware {
+        options.firmware = firmware.clone();
+    }
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = crate::logging::filter_directive(None, rust_log.as_deref(), "info");
+    crate::logging::init(crate::config::LogFormat::Text, &filter)?;
+    Ok(agent::run_blocking(options)?)
 }
 
 /// A device id.
@@ -177,6 +273,9 @@ pub(crate) enum ConnectionFilter {
 
 /// Runs `bosun device …`.
 pub(crate) fn run(args: &DeviceArgs) -> Result<()> {
+    if let DeviceCommand::Run(run) = &args.command {
+        return run_agent(run);
+    }
     let api = Api::from_args(&args.api)?;
     let output = args.api.output;
     match &args.command {
@@ -203,6 +302,7 @@ pub(crate) fn run(args: &DeviceArgs) -> Result<()> {
             show_device(&reply.json, output)
         }
         DeviceCommand::List(list) => run_list(&api, list, output),
+        DeviceCommand::Run(run) => run_agent(run),
         DeviceCommand::Get(IdArg { id }) => {
             show_device(&api.get(&format!("/api/devices/{}", segment(id)))?, output)
         }

@@ -1,5 +1,6 @@
 //! `bosun enrollment group|individual|list|derive-key`: provisioning enrollments
-//! through the REST API (admin token: enrollments hold keys).
+//! through the REST API (admin token: enrollments hold keys). `--x509-ca` /
+//! `--x509-serial` make X.509 enrollments, whose devices present certificates.
 //!
 //! A group enrollment's devices each use a key derived from the group key and their
 //! registration id (base64 HMAC-SHA256, the Azure convention); `derive-key` computes
@@ -20,10 +21,12 @@ Examples:
   bosun enrollment group show line-1
   bosun enrollment derive-key --group line-1 --registration-id sensor-042
   bosun enrollment individual create sensor-100 --tag site=lab
+  bosun enrollment group create line-2 --x509-ca bosun --tag site=plant-7
   bosun enrollment list
 
 Devices register with the Azure DPS device protocol (ProvisioningDeviceClient) at the
-hub's MQTTS address with the hub's id scope ([hub] id_scope) and their key.";
+hub's MQTTS address with the hub's id scope ([hub] id_scope) and their key, or (X.509
+enrollments) a certificate whose CN is the registration id (bosun ca issue-device).";
 
 const GROUP_EXAMPLES: &str = "\
 Examples:
@@ -53,8 +56,11 @@ const CREATE_EXAMPLES: &str = "\
 Examples:
   bosun enrollment group create line-1 --tag site=plant-7 --desired '{\"mode\":\"idle\"}'
   bosun enrollment individual create sensor-100 --key BASE64 --disabled
+  bosun enrollment group create line-2 --x509-ca bosun
+  bosun enrollment individual create cam-1 --x509-serial 4a:0b:...
 
-Creating an existing enrollment replaces it; its key is kept unless --key is given.";
+Creating an existing enrollment replaces it; its key is kept unless --key is given.
+--x509-ca/--x509-serial make an X.509 enrollment (no key): a group must name its CA.";
 
 const SHOW_EXAMPLES: &str = "\
 Examples:
@@ -131,8 +137,15 @@ pub(crate) struct CreateArgs {
     #[arg(long, value_name = "GROUP")]
     pub(crate) device_group: Option<String>,
     /// The symmetric key (base64); generated when absent.
-    #[arg(long, value_name = "BASE64")]
+    #[arg(long, value_name = "BASE64", conflicts_with_all = ["x509_ca", "x509_serial"])]
     pub(crate) key: Option<String>,
+    /// An X.509 enrollment: devices present a certificate (CN = registration id) signed
+    /// by this registered CA (`bosun ca list`; `bosun` is the built-in one).
+    #[arg(long, value_name = "CA")]
+    pub(crate) x509_ca: Option<String>,
+    /// An X.509 individual enrollment pinned to one certificate serial (hex).
+    #[arg(long, value_name = "HEX")]
+    pub(crate) x509_serial: Option<String>,
     /// Refuse registrations.
     #[arg(long)]
     pub(crate) disabled: bool,
@@ -169,6 +182,12 @@ pub(crate) fn run(args: &EnrollmentArgs) -> Result<()> {
         }
         EnrollmentCommand::DeriveKey(derive) => {
             let group = api.get(&path("groups", &derive.group))?;
+            if group["attestation"] == "x509" {
+                anyhow::bail!(
+                    "group {} is an X.509 enrollment: its devices use certificates, not keys",
+                    derive.group
+                );
+            }
             let key = group["key"]
                 .as_str()
                 .context("the API did not return the group key (an admin token is needed)")?;
@@ -204,6 +223,9 @@ fn run_kind(api: &Api, kind: &str, command: &KindCommand, output: Output) -> Res
             if let Some(key) = &create.key {
                 body["key"] = json!(key);
             }
+            if create.x509_ca.is_some() || create.x509_serial.is_some() {
+                body["x509"] = json!({"ca": create.x509_ca, "serial": create.x509_serial});
+            }
             let reply = api.call("PUT", &path(kind, &create.name), Some(&body), &[])?;
             show(&reply.json, output)
         }
@@ -225,11 +247,19 @@ fn path(kind: &str, name: &str) -> String {
 
 /// The listing table.
 fn enrollment_table(items: &[Value]) -> Table {
-    let mut table = Table::new(&["KIND", "NAME", "DISABLED", "DEVICE GROUP", "CREATED"]);
+    let mut table = Table::new(&[
+        "KIND",
+        "NAME",
+        "ATTESTATION",
+        "DISABLED",
+        "DEVICE GROUP",
+        "CREATED",
+    ]);
     for e in items {
         table.push(vec![
             text(e, "kind"),
             text(e, "name"),
+            text(e, "attestation"),
             cell(&e["disabled"]),
             text(e, "deviceGroup"),
             text(e, "createdTime"),
@@ -244,17 +274,26 @@ fn show(e: &Value, output: Output) -> Result<()> {
         return print_json(e);
     }
     let name = text(e, "name");
+    let x509 = e["attestation"] == "x509";
     let mut lines = vec![
         ("kind", text(e, "kind")),
         ("name", name.clone()),
-        ("key", text(e, "key")),
+        ("attestation", text(e, "attestation")),
+    ];
+    if x509 {
+        lines.push(("x509 CA", text(&e["x509"], "ca")));
+        lines.push(("x509 serial", text(&e["x509"], "serial")));
+    } else {
+        lines.push(("key", text(e, "key")));
+    }
+    lines.extend([
         ("device group", text(e, "deviceGroup")),
         ("disabled", cell(&e["disabled"])),
         ("tags", cell(&e["initialTwin"]["tags"])),
         ("desired", cell(&e["initialTwin"]["desired"])),
         ("created", text(e, "createdTime")),
-    ];
-    if e["kind"] == "group" {
+    ]);
+    if e["kind"] == "group" && !x509 {
         lines.push((
             "device key",
             format!("bosun enrollment derive-key --group {name} --registration-id ID"),

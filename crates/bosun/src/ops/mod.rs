@@ -10,9 +10,11 @@
 //! - `sse`: the `text/event-stream` format, for `events tail`.
 //! - `api`: address and token resolution, JSON calls, problem documents as errors.
 //! - `table`: human output (aligned tables, `name: value` lines).
-//! - `device`, `twin`, `group`, `method`, `c2d`, `events`: one command group per file.
+//! - `device`, `twin`, `group`, `method`, `c2d`, `events`, `series` (and anomalies),
+//!   `capture`: one command group per file.
 //! - `enrollment`: provisioning enrollments, and deriving group members' keys.
 //! - `ca`: the device CA; unlike the others it works on the data directory, not the API.
+//! - `dsp`: offline vibration analytics on raw recordings (`crates/analytics`); no API.
 //!
 //! Exit codes: 0 ok, 1 failure (the API's problem title and detail on stderr), 2 usage
 //! (clap, including flag values that do not parse, such as bad JSON).
@@ -20,12 +22,19 @@
 pub(crate) mod api;
 pub(crate) mod c2d;
 pub(crate) mod ca;
+pub(crate) mod capture;
 pub(crate) mod client;
+pub(crate) mod demo;
 pub(crate) mod device;
+pub(crate) mod dsp;
 pub(crate) mod enrollment;
 pub(crate) mod events;
+pub(crate) mod firmware;
 pub(crate) mod group;
 pub(crate) mod method;
+pub(crate) mod rollout;
+pub(crate) mod series;
+pub(crate) mod sim;
 pub(crate) mod sse;
 pub(crate) mod table;
 pub(crate) mod twin;

@@ -48,6 +48,8 @@ def add_common_args(parser):
     parser.add_argument("--client-id", default="")
     parser.add_argument("--keepalive", type=int, default=30)
     parser.add_argument("--timeout", type=float, default=30.0, help="overall deadline in seconds")
+    parser.add_argument("--websocket", action="store_true", help="MQTT over WebSocket, path /mqtt")
+    parser.add_argument("--cafile", default=None, help="TLS, trusting this CA certificate")
 
 
 def start_deadline(seconds, status=None):
@@ -95,7 +97,13 @@ def make_client(args, client_id=None, clean=True, reconnect_on_failure=True):
     }
     if proto == mqtt.MQTTv311:
         kwargs["clean_session"] = clean
+    if getattr(args, "websocket", False):
+        kwargs["transport"] = "websockets"
     client = mqtt.Client(**kwargs)
+    if getattr(args, "websocket", False):
+        client.ws_set_options(path="/mqtt")
+    if getattr(args, "cafile", None):
+        client.tls_set(ca_certs=args.cafile)
     return client
 
 

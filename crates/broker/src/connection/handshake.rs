@@ -11,27 +11,34 @@ use mqtt::{ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, R
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
-use super::{inbound::InboundState, transport::Transport, Connection, Shared};
+use super::{inbound::InboundState, transport::Transport, Connection, Opening, Shared};
 use crate::outbox::Outbox;
 use crate::router::{ConnHandle, ConnId, ConnectInfo, Request};
 use crate::service::DisconnectCause;
 
-/// A client must send CONNECT this soon after the TCP handshake.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client must send CONNECT this soon after the TCP handshake (after the TLS
+/// handshake, for TLS; the WebSocket upgrade counts against it).
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Client identifiers longer than this are refused (0x85).
 const MAX_CLIENT_ID_BYTES: usize = 256;
 
 /// Reads and checks CONNECT and registers the session; `None` when the client was
 /// refused or vanished (already answered and logged).
+/// The opening's buffer holds what was read already (the bytes that showed it is MQTT);
+/// CONNECT must be complete by its deadline.
 pub(super) async fn accept<T: Transport>(
-    mut stream: T,
-    peer: SocketAddr,
+    opening: Box<Opening<T>>,
     shared: Arc<Shared>,
     conn: ConnId,
 ) -> Option<Connection<T>> {
-    let mut rbuf = BytesMut::with_capacity(512);
-    let connect = match tokio::time::timeout(
-        CONNECT_TIMEOUT,
+    let Opening {
+        mut stream,
+        mut rbuf,
+        deadline,
+        peer,
+    } = *opening;
+    let connect = match tokio::time::timeout_at(
+        deadline,
         read_connect(&mut stream, &mut rbuf, &shared),
     )
     .await
@@ -61,11 +68,13 @@ pub(super) async fn accept<T: Transport>(
     // CN of a verified client certificate.
     let cert = stream
         .client_certificate()
-        .and_then(crate::tls::device_ca::peer_cn_and_expiry);
+        .and_then(crate::tls::device_ca::peer_cert);
     let transport = crate::auth::Transport {
         tls: T::TLS,
-        client_cert_cn: cert.map(|(cn, _)| cn),
-        client_cert_expiry: cert.and_then(|(_, expiry)| expiry),
+        client_cert_cn: cert.as_ref().map(|c| c.cn),
+        client_cert_expiry: cert.as_ref().and_then(|c| c.expiry),
+        client_cert_serial: cert.as_ref().map(|c| c.serial.as_str()),
+        client_cert_issuer: stream.client_certificate_ca(),
     };
     let grant = match crate::auth::admit(&connect, peer, transport, &shared.config, &shared.metrics)
         .await

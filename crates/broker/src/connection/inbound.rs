@@ -192,6 +192,7 @@ impl<T: Transport> Connection<T> {
                     outbox: self.outbox.clone(),
                     packet_id: id,
                     qos,
+                    latch: None,
                 })
             }
         };

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use mqtt::{Disconnect, Packet, Properties, ProtocolVersion, ReasonCode};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -32,7 +32,8 @@ use crate::router::{ConnId, Request, SessionId};
 use crate::service::DisconnectCause;
 use crate::tls::TlsState;
 use crate::Config;
-use transport::{Tls, Transport};
+use transport::Tls;
+pub(crate) use transport::Transport;
 
 /// Bytes reserved for the first read after the buffer was released; a read that fills
 /// the buffer doubles the next reservation, up to [`MAX_READ_CHUNK`]. Small devices that
@@ -124,11 +125,17 @@ async fn tls_handshake(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => {
-            let stream = Tls::new(stream);
+            let leaf = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(<[_]>::first);
+            let client_ca = leaf.and_then(|leaf| tls.ca_names().issuer_of(leaf));
+            let stream = Tls::new(stream, client_ca);
             let tracked = stream
                 .client_certificate()
                 .and_then(crate::tls::device_ca::peer_identity)
-                .map(|(cn, serial)| Box::new(tls.cert_connections.track(serial, Arc::from(cn))));
+                .map(|cert| Box::new(tls.cert_connections.track(cert)));
             Some((stream, tracked))
         }
         Ok(Err(e)) => {
@@ -162,13 +169,95 @@ async fn tls_handshake(
     }
 }
 
-/// Serves one connection from CONNECT until it ends, over TCP or (after [`serve_tls`])
-/// TLS. The listener has already set `TCP_NODELAY`.
+/// A connection between accept and CONNECT: boxed and passed along as one pointer, so
+/// none of it (the first bytes, the deadline) stays in every connection task.
+pub(super) struct Opening<T> {
+    pub(super) stream: T,
+    /// Bytes read so far.
+    pub(super) rbuf: BytesMut,
+    /// When CONNECT must be complete.
+    pub(super) deadline: tokio::time::Instant,
+    pub(super) peer: SocketAddr,
+}
+
+/// Serves one connection until it ends, over TCP or (after [`serve_tls`]) TLS: MQTT
+/// directly, or MQTT inside a WebSocket when the first bytes are an HTTP request (see
+/// `crate::websocket`). The listener has already set `TCP_NODELAY`.
 pub(crate) async fn serve<T: Transport>(stream: T, peer: SocketAddr, shared: Arc<Shared>) {
+    let Some(opening) = Box::pin(first_bytes(stream, peer)).await else {
+        return;
+    };
+    // An MQTT connection starts with CONNECT (first byte 0x10), an upgrade with `GET `.
+    if opening.rbuf.first() == Some(&b'G') {
+        // Boxed: the WebSocket path is the rarer one and should not size every task.
+        Box::pin(serve_websocket(opening, shared)).await;
+    } else {
+        serve_mqtt(opening, shared).await;
+    }
+}
+
+/// Waits (until the CONNECT deadline) for the client's first bytes.
+async fn first_bytes<T: Transport>(mut stream: T, peer: SocketAddr) -> Option<Box<Opening<T>>> {
+    let deadline = tokio::time::Instant::now() + handshake::CONNECT_TIMEOUT;
+    let mut rbuf = BytesMut::with_capacity(512);
+    match tokio::time::timeout_at(deadline, stream.read_buf(&mut rbuf)).await {
+        Ok(Ok(n)) if n > 0 => Some(Box::new(Opening {
+            stream,
+            rbuf,
+            deadline,
+            peer,
+        })),
+        _ => {
+            tracing::debug!(%peer, "closed or silent before its first packet");
+            None
+        }
+    }
+}
+
+/// Answers the WebSocket upgrade, then serves MQTT inside it.
+async fn serve_websocket<T: Transport>(opening: Box<Opening<T>>, shared: Arc<Shared>) {
+    let Opening {
+        mut stream,
+        rbuf: mut head,
+        deadline,
+        peer,
+    } = *opening;
+    let answer = loop {
+        if let Some(answer) = crate::websocket::upgrade(&head) {
+            break answer;
+        }
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut head)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+    };
+    let sent = stream.write_all(&answer.response).await;
+    if let Some(reason) = answer.refusal {
+        tracing::info!(%peer, reason, "WebSocket upgrade refused");
+        let _ = stream.shutdown().await;
+        return;
+    }
+    if sent.is_err() || stream.flush().await.is_err() {
+        return;
+    }
+    let frames = head.split_off(answer.consumed);
+    // A frame may carry several packets; one packet may span frames.
+    let max_frame = u64::from(shared.config.max_packet_size) + 64 * 1024;
+    let opening = Box::new(Opening {
+        stream: crate::websocket::WebSocket::new(stream, frames, max_frame),
+        rbuf: BytesMut::new(),
+        deadline,
+        peer,
+    });
+    serve_mqtt(opening, shared).await;
+}
+
+/// Serves one MQTT connection from CONNECT until it ends.
+async fn serve_mqtt<T: Transport>(opening: Box<Opening<T>>, shared: Arc<Shared>) {
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     // Boxed: the handshake's state (a whole CONNECT, its timers) is needed once, and
     // inline it would be part of every connection task for the connection's lifetime.
-    let Some(c) = Box::pin(handshake::accept(stream, peer, shared, conn)).await else {
+    let Some(c) = Box::pin(handshake::accept(opening, shared, conn)).await else {
         return;
     };
     // The connection state lives in its own allocation: the task then stays under
@@ -423,7 +512,7 @@ mod tests {
         });
         let task = super::serve_tls(stream, peer, shared, std::sync::Arc::new(tls));
         assert!(
-            std::mem::size_of_val(&task) <= 320,
+            std::mem::size_of_val(&task) <= 336,
             "TLS connection task is {} bytes",
             std::mem::size_of_val(&task)
         );

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
@@ -38,6 +39,12 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn client_certificate(&self) -> Option<&[u8]> {
         None
     }
+
+    /// The name of the registered device CA that signed that certificate (its file
+    /// stem under `ca/trusted/`), if known.
+    fn client_certificate_ca(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl Transport for TcpStream {
@@ -62,15 +69,20 @@ pub(crate) struct Tls {
     /// The last read returned data, so rustls may hold more plaintext than fitted (or
     /// more records already taken from the socket); check before waiting on the socket.
     maybe_buffered: bool,
+    /// The registered CA that signed the client certificate: enrollment groups by CA
+    /// match on it (told to the authenticator). Boxed (a thin pointer) so that TLS
+    /// tasks without a certificate stay small.
+    client_ca: Option<Box<Arc<str>>>,
 }
 
 impl Tls {
     /// Wraps a stream whose handshake completed. Data may already sit in rustls (a
     /// client's CONNECT often arrives with its last handshake flight).
-    pub(crate) fn new(stream: TlsStream<TcpStream>) -> Tls {
+    pub(crate) fn new(stream: TlsStream<TcpStream>, client_ca: Option<Arc<str>>) -> Tls {
         Tls {
             stream: Box::new(stream),
             maybe_buffered: true,
+            client_ca: client_ca.map(Box::new),
         }
     }
 }
@@ -116,6 +128,10 @@ impl Transport for Tls {
             .peer_certificates()
             .and_then(<[_]>::first)
             .map(AsRef::as_ref)
+    }
+
+    fn client_certificate_ca(&self) -> Option<&str> {
+        self.client_ca.as_deref().map(|name| &**name)
     }
 }
 

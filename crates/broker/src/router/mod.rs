@@ -12,7 +12,7 @@
 
 mod connect;
 mod delivery;
-mod publish;
+pub(crate) mod publish;
 mod recovery;
 mod service;
 mod session;
@@ -121,6 +121,10 @@ pub(crate) struct Acker {
     pub(crate) packet_id: PacketId,
     /// QoS 1 gets PUBACK, QoS 2 gets PUBREC.
     pub(crate) qos: QoS,
+    /// Set when the service holds the acknowledgement too (a tapped publish, see
+    /// [`crate::service::Hold`]): acknowledging is then one arrival at this latch, and
+    /// the acknowledgement goes out at the last.
+    pub(crate) latch: Option<Arc<crate::service::Latch>>,
 }
 
 /// Messages from connections (and the server) to the router. Large variants are boxed

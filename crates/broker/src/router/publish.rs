@@ -181,8 +181,12 @@ fn merge_direct(mut direct: Vec<(SessionId, SubOptions)>, published: QoS) -> Vec
     routes
 }
 
-/// Sends PUBACK / PUBREC to the publisher; runs once the message is durable.
-pub(super) fn acknowledge(a: Acker) {
+/// Sends PUBACK / PUBREC to the publisher; runs once the message is durable (and, for
+/// a held tap, once the service is done with it too).
+pub(crate) fn acknowledge(a: Acker) {
+    if let Some(latch) = a.latch {
+        return latch.arrive();
+    }
     let ack = Ack::success(a.packet_id);
     let packet = if a.qos == QoS::ExactlyOnce {
         Packet::PubRec(ack)

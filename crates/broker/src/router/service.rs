@@ -50,12 +50,22 @@ impl Router {
             Some(Box::new(publish.properties.clone()))
         };
         let topic: Arc<str> = Arc::from(publish.topic.as_str());
+        let hold = if consume || !tap.spec.hold_taps {
+            None
+        } else {
+            ack.take().map(|a| {
+                let (hold, routed) = crate::service::Hold::split(a);
+                *ack = Some(routed);
+                hold
+            })
+        };
         self.emit(ServiceEvent::Publish(ServicePublish {
             client_id,
             topic,
             payload: publish.payload.clone(),
             qos: publish.qos,
             properties,
+            hold,
         }));
         if consume {
             if let Some(a) = ack.take() {

@@ -1,5 +1,6 @@
-//! Just enough DER to read what the broker needs from a certificate or a CSR: the
-//! serial number and subject common name of a (webpki-verified) client certificate, and
+//! Just enough DER to read what the broker needs from a certificate, a CRL or a CSR:
+//! the serial number, subject common name and issuer/subject Names of a
+//! (webpki-verified) client certificate, the issuer and revoked serials of a CRL, and
 //! the subject, public key and signed bytes of a PKCS#10 certificate signing request.
 //!
 //! Verification of certificates stays webpki's job; this module only reads fields out
@@ -14,6 +15,8 @@ const SET: u8 = 0x31;
 const INTEGER: u8 = 0x02;
 const OID: u8 = 0x06;
 const BIT_STRING: u8 = 0x03;
+const UTC_TIME: u8 = 0x17;
+const GENERALIZED_TIME: u8 = 0x18;
 /// `[0]` constructed: a certificate's explicit version.
 const CONTEXT_0: u8 = 0xa0;
 
@@ -96,6 +99,11 @@ pub(crate) struct CertFields<'a> {
     pub(crate) common_name: Option<&'a str>,
     /// `notAfter`, in seconds since the Unix epoch (`None` if it does not parse).
     pub(crate) not_after: Option<i64>,
+    /// The issuer Name as encoded (tag and length included): compared byte for byte
+    /// with a CA's subject, as webpki does when it builds the chain.
+    pub(crate) issuer: &'a [u8],
+    /// The subject Name as encoded.
+    pub(crate) subject: &'a [u8],
 }
 
 /// Reads the serial and subject CN of an X.509 certificate.
@@ -110,16 +118,53 @@ pub(crate) fn certificate_fields(der: &[u8]) -> Option<CertFields<'_>> {
     }
     let serial = tbs.expect(INTEGER)?;
     tbs.expect(SEQUENCE)?; // signature algorithm
-    tbs.expect(SEQUENCE)?; // issuer
+    let (_, issuer) = tbs.expect_whole(SEQUENCE)?;
     let mut validity = Reader(tbs.expect(SEQUENCE)?);
-    let subject = tbs.expect(SEQUENCE)?;
+    let (subject_contents, subject) = tbs.expect_whole(SEQUENCE)?;
     validity.any()?; // notBefore
     let not_after = validity.any().and_then(|(tag, value, _)| time(tag, value));
     Some(CertFields {
         serial,
-        common_name: common_name(subject),
+        common_name: common_name(subject_contents),
         not_after,
+        issuer,
+        subject,
     })
+}
+
+/// What the broker reads from a certificate revocation list (RFC 5280 §5.1): whose it
+/// is and which serials it lists. The signature is webpki's to check (at handshakes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CrlEntries<'a> {
+    /// The issuer Name as encoded: the CA whose certificates the serials are.
+    pub(crate) issuer: &'a [u8],
+    /// The revoked serial numbers' content bytes.
+    pub(crate) serials: Vec<&'a [u8]>,
+}
+
+/// Reads the issuer and the revoked serials of a DER `CertificateList`.
+pub(crate) fn crl_entries(der: &[u8]) -> Option<CrlEntries<'_>> {
+    let mut outer = Reader(der);
+    let mut list = Reader(outer.expect(SEQUENCE)?);
+    let mut tbs = Reader(list.expect(SEQUENCE)?);
+    if tbs.peek() == Some(INTEGER) {
+        tbs.any()?; // version
+    }
+    tbs.expect(SEQUENCE)?; // signature algorithm
+    let (_, issuer) = tbs.expect_whole(SEQUENCE)?;
+    tbs.any()?; // thisUpdate
+    if matches!(tbs.peek(), Some(UTC_TIME | GENERALIZED_TIME)) {
+        tbs.any()?; // nextUpdate
+    }
+    let mut serials = Vec::new();
+    if tbs.peek() == Some(SEQUENCE) {
+        let mut revoked = Reader(tbs.expect(SEQUENCE)?);
+        while !revoked.is_empty() {
+            let mut entry = Reader(revoked.expect(SEQUENCE)?);
+            serials.push(entry.expect(INTEGER)?);
+        }
+    }
+    Some(CrlEntries { issuer, serials })
 }
 
 /// A UTCTime (`YYMMDDHHMMSSZ`, RFC 5280: years 1950–2049) or GeneralizedTime
@@ -279,6 +324,43 @@ mod tests {
         assert_eq!(fields.common_name, Some("pump-7"));
         assert_eq!(fields.serial, &[0x01, 0xab, 0xcd]);
         assert_eq!(fields.not_after, Some(1_930_348_800)); // 2031-03-04T00:00:00Z
+                                                           // Self-signed: the issuer is the subject, both whole Names.
+        assert_eq!(fields.issuer, fields.subject);
+        assert_eq!(fields.issuer.first(), Some(&SEQUENCE));
+    }
+
+    #[test]
+    fn reads_issuer_and_serials_of_a_generated_crl() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "line CA");
+        let ca = params.self_signed(&key).unwrap();
+        let revoked = |serial: &[u8]| rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(serial),
+            revocation_time: rcgen::date_time_ymd(2025, 1, 1),
+            reason_code: None,
+            invalidity_date: None,
+        };
+        let crl = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2025, 1, 1),
+            next_update: rcgen::date_time_ymd(2035, 1, 1),
+            crl_number: rcgen::SerialNumber::from_slice(&[1]),
+            issuing_distribution_point: None,
+            revoked_certs: vec![revoked(&[0x0a]), revoked(&[0x40, 0x01])],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&ca, &key)
+        .unwrap();
+        let entries = crl_entries(crl.der()).unwrap();
+        let ca_fields = certificate_fields(ca.der()).unwrap();
+        assert_eq!(entries.issuer, ca_fields.subject);
+        assert_eq!(entries.serials, vec![&[0x0a][..], &[0x40, 0x01][..]]);
+        for len in 0..crl.der().len() {
+            let _ = crl_entries(&crl.der()[..len]);
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! validity, key usage and CRLs), wrapped to also refuse serials in `revoked`.
 //! Certificates are optional: a client without one goes on to token authentication.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -37,6 +37,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
 use super::der;
+use super::live::LiveCert;
 use super::pem::{encode, write_file};
 use super::{provider, Stamp, TlsError};
 
@@ -693,20 +694,96 @@ impl ClientCertVerifier for RevocationList {
     }
 }
 
-/// The subject CN and serial (hex) of a client certificate the handshake verified.
-pub(crate) fn peer_identity(leaf: &[u8]) -> Option<(Box<str>, String)> {
+/// What the live-connection registry keeps of a client certificate the handshake
+/// verified: serial (hex), issuer Name and subject CN.
+pub(crate) fn peer_identity(leaf: &[u8]) -> Option<LiveCert> {
     let fields = der::certificate_fields(leaf)?;
-    Some((fields.common_name?.into(), serial_hex(fields.serial)))
+    Some(LiveCert {
+        serial: serial_hex(fields.serial),
+        issuer: fields.issuer.into(),
+        cn: Arc::from(fields.common_name?),
+    })
 }
 
-/// The subject CN of a verified client certificate and when it expires.
-pub(crate) fn peer_cn_and_expiry(leaf: &[u8]) -> Option<(&str, Option<SystemTime>)> {
+/// The registered device CAs by subject Name (DER), so a verified client certificate
+/// can be told which CA issued it (`Credentials::client_cert_issuer`).
+#[derive(Debug, Default)]
+pub(crate) struct CaNames(Vec<(Vec<u8>, Arc<str>)>);
+
+impl CaNames {
+    /// Reads `trusted/`: every certificate of `NAME.pem` is known as `NAME`.
+    pub(crate) fn read(ca_dir: &Path) -> Result<CaNames, TlsError> {
+        let mut names = Vec::new();
+        for path in pem_files(&ca_dir.join(TRUSTED_DIR))? {
+            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            let name: Arc<str> = Arc::from(name);
+            for cert in read_certs(&path)? {
+                if let Some(fields) = der::certificate_fields(&cert) {
+                    names.push((fields.subject.to_vec(), name.clone()));
+                }
+            }
+        }
+        Ok(CaNames(names))
+    }
+
+    /// The name of the registered CA that signed `leaf` (its issuer is that CA's
+    /// subject); `None` when the leaf was signed by an intermediate the client sent.
+    pub(crate) fn issuer_of(&self, leaf: &[u8]) -> Option<Arc<str>> {
+        let issuer = der::certificate_fields(leaf)?.issuer;
+        self.0
+            .iter()
+            .find(|(subject, _)| subject.as_slice() == issuer)
+            .map(|(_, name)| name.clone())
+    }
+}
+
+/// The entries of the imported CRLs: serial hex → issuer Names (DER). Read when the
+/// verifier is rebuilt, so live connections they revoke are closed; a CRL webpki
+/// could not use stops the reload before this is read.
+pub(crate) fn read_crl_entries(
+    ca_dir: &Path,
+) -> Result<HashMap<String, HashSet<Vec<u8>>>, TlsError> {
+    let mut entries: HashMap<String, HashSet<Vec<u8>>> = HashMap::new();
+    for path in pem_files(&ca_dir.join(CRL_DIR))? {
+        for crl in read_crls(&path)? {
+            let list =
+                der::crl_entries(&crl).ok_or_else(|| ca_error(&path, "not a readable CRL"))?;
+            for serial in list.serials {
+                entries
+                    .entry(serial_hex(serial))
+                    .or_default()
+                    .insert(list.issuer.to_vec());
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// What CONNECT authentication is told about a verified client certificate.
+#[derive(Debug)]
+pub(crate) struct PeerCert<'a> {
+    /// The subject CN.
+    pub(crate) cn: &'a str,
+    /// When it expires (`notAfter`).
+    pub(crate) expiry: Option<SystemTime>,
+    /// Its serial, lower-case hex (what an individual enrollment may pin).
+    pub(crate) serial: String,
+}
+
+/// The subject CN, expiry and serial of a verified client certificate.
+pub(crate) fn peer_cert(leaf: &[u8]) -> Option<PeerCert<'_>> {
     let fields = der::certificate_fields(leaf)?;
     let expiry = fields
         .not_after
         .and_then(|secs| u64::try_from(secs).ok())
         .map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
-    Some((fields.common_name?, expiry))
+    Some(PeerCert {
+        cn: fields.common_name?,
+        expiry,
+        serial: serial_hex(fields.serial),
+    })
 }
 
 /// The reason label for a failed handshake (`bosun_tls_client_refusals_total`), when
@@ -770,9 +847,14 @@ mod tests {
         let dev = issue_device(data.path(), "dev-1", 30).unwrap();
         verify(&ca_dir, &dev.cert_pem).unwrap();
         let der = CertificateDer::from_pem_slice(dev.cert_pem.as_bytes()).unwrap();
-        let (cn, serial) = peer_identity(&der).unwrap();
+        let LiveCert { cn, serial, .. } = peer_identity(&der).unwrap();
         assert_eq!(&*cn, "dev-1");
         assert_eq!(serial, dev.serial);
+        // The built-in intermediate signed it: groups by CA name it `bosun`.
+        let names = CaNames::read(&ca_dir).unwrap();
+        assert_eq!(names.issuer_of(&der).as_deref(), Some(BUILT_IN_NAME));
+        let root = CertificateDer::from_pem_file(ca_dir.join(ROOT_CERT)).unwrap();
+        assert_eq!(names.issuer_of(&root), None, "the root is not registered");
 
         let revoked = revoke(data.path(), &dev.serial.to_uppercase()).unwrap();
         assert_eq!(revoked, dev.serial);

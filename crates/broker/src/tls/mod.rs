@@ -26,7 +26,7 @@ mod live;
 mod local_ca;
 mod pem;
 
-pub(crate) use live::{CertConnections, Tracked};
+pub(crate) use live::{CertConnections, Revoked, Tracked};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -209,6 +209,8 @@ pub(crate) struct TlsState {
     ca_dir: PathBuf,
     /// Live connections by client certificate serial, so a revocation closes them.
     pub(crate) cert_connections: Arc<CertConnections>,
+    /// The registered device CAs by subject, as loaded with the current verifier.
+    ca_names: RwLock<Arc<device_ca::CaNames>>,
     /// The files' stamps when they were last loaded (or a load was attempted), so the
     /// watcher retries only after another change, not every tick.
     stamps: Mutex<Stamps>,
@@ -247,6 +249,7 @@ impl TlsState {
         };
         let ca_dir = device_ca::dir(data_dir);
         let (server_config, stamps) = load(&source, &ca_dir)?;
+        let ca_names = device_ca::CaNames::read(&ca_dir)?;
         match &source {
             Source::Local { dir, names } => tracing::info!(
                 ca = %dir.join(local_ca::CA_CERT).display(),
@@ -261,6 +264,7 @@ impl TlsState {
             source,
             ca_dir,
             cert_connections: Arc::default(),
+            ca_names: RwLock::new(Arc::new(ca_names)),
             current: RwLock::new(server_config),
             stamps: Mutex::new(stamps),
         })
@@ -274,6 +278,14 @@ impl TlsState {
             .clone()
     }
 
+    /// The registered device CAs, to name the one that signed a client certificate.
+    pub(crate) fn ca_names(&self) -> Arc<device_ca::CaNames> {
+        self.ca_names
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Reads the certificate again (reissuing a local one if needed) and makes it the
     /// one new handshakes use. On error the previous certificate stays in use.
     pub(crate) fn reload(&self) -> Result<(), TlsError> {
@@ -281,9 +293,16 @@ impl TlsState {
         // Held throughout, so concurrent reloads (watcher and caller) take turns.
         let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
         let before = Stamps::now(&self.source, &self.ca_dir);
-        match load(&self.source, &self.ca_dir) {
-            Ok((config, new_stamps)) => {
+        let loaded = load(&self.source, &self.ca_dir).and_then(|(config, new_stamps)| {
+            Ok((config, new_stamps, device_ca::CaNames::read(&self.ca_dir)?))
+        });
+        match loaded {
+            Ok((config, new_stamps, names)) => {
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
+                *self
+                    .ca_names
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = Arc::new(names);
                 *stamps = new_stamps;
                 tracing::info!(cert = %cert.display(), "TLS certificate loaded; new connections use it");
                 Ok(())
@@ -296,13 +315,20 @@ impl TlsState {
         }
     }
 
-    /// Asks the router to close live connections whose client certificate serial is
-    /// now in the revoked list.
+    /// Asks the router to close live connections whose client certificate is now
+    /// revoked: its serial in the revoked list, or its (issuer, serial) in an imported
+    /// CRL.
     pub(crate) fn close_revoked(&self, router: &tokio::sync::mpsc::Sender<crate::router::Request>) {
-        match device_ca::read_revoked(&self.ca_dir) {
+        let revoked = device_ca::read_revoked(&self.ca_dir).and_then(|serials| {
+            Ok(Revoked {
+                serials,
+                by_issuer: device_ca::read_crl_entries(&self.ca_dir)?,
+            })
+        });
+        match revoked {
             Ok(revoked) => self.cert_connections.close_revoked(&revoked, router),
             Err(e) => {
-                tracing::warn!(error = %error_chain(&e), "cannot read the revoked certificate list")
+                tracing::warn!(error = %error_chain(&e), "cannot read the revoked certificates")
             }
         }
     }

@@ -6,6 +6,7 @@
 //! - `keys`: generating and checking symmetric device keys.
 //! - `x509`: devices that authenticate with a verified client certificate.
 //! - `provisioning`: DPS registration clients (enrollments, derived keys, their ACL).
+//! - `x509_registration`: DPS registration clients that present a certificate.
 //! - here: [`DeviceAuth`], which looks a connecting device up in the store (on the
 //!   blocking pool: SQLite) and checks what it presented.
 //!
@@ -45,6 +46,7 @@ mod keys;
 mod provisioning;
 mod sas;
 mod x509;
+mod x509_registration;
 
 pub use acl::{AclError, DeviceAcl, DEVICE_PUBLISH, DEVICE_SUBSCRIBE};
 pub use keys::{check_key, generate_key, KeyError};
@@ -365,6 +367,8 @@ mod tests {
             peer: SocketAddr::from((peer, 1)),
             tls: true,
             client_cert_cn: None,
+            client_cert_serial: None,
+            client_cert_issuer: None,
         };
         auth.authenticate(&credentials).await
     }

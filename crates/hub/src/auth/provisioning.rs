@@ -28,9 +28,10 @@
 //! | `se` has passed | 0x86 / 4 | `token expired` |
 //! | enrollment disabled | 0x8A / 5 | `enrollment disabled` |
 //!
-//! X.509 attestation (a client certificate instead of a SAS token) is the next step:
-//! it will match an enrollment by the certificate and record the same
-//! [`EnrollmentRef`], so the provisioning service does not change.
+//! A client that presents a verified client certificate and no password is attested
+//! by X.509 instead (`x509_registration.rs`): it records the same [`EnrollmentRef`].
+//! Enrollments of the other attestation never match (an X.509 enrollment has no key
+//! a token could be checked against).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -100,6 +101,9 @@ pub struct EnrollmentRef {
     pub kind: EnrollmentKind,
     /// The registration id or the group name.
     pub name: String,
+    /// The client proved itself with a certificate (an X.509 enrollment), not a key:
+    /// the hub assigns only if the enrollment is still of that attestation.
+    pub by_certificate: bool,
 }
 
 /// The provisioning clients connected now, by client id (= registration id), with the
@@ -178,9 +182,32 @@ pub fn may_subscribe_registration(filter: &str) -> bool {
 }
 
 /// The enrollments a registration id could match, read on the blocking pool.
-struct Candidates {
-    individual: Option<Enrollment>,
-    groups: Vec<Enrollment>,
+pub(super) struct Candidates {
+    /// The individual enrollment of that registration id.
+    pub(super) individual: Option<Enrollment>,
+    /// Every group, when there is no individual enrollment.
+    pub(super) groups: Vec<Enrollment>,
+}
+
+/// Records an accepted registration and makes its identity.
+pub(super) fn admit_registration(
+    provisioning: &ProvisioningAuth,
+    client_id: &str,
+    reference: EnrollmentRef,
+    expires_at: Option<SystemTime>,
+) -> Result<Identity, Refusal> {
+    if !provisioning.registrations.insert(client_id, reference) {
+        return Err(Refusal {
+            code: mqtt::ReasonCode::SERVER_BUSY,
+            reason: "too many registrations",
+        });
+    }
+    Ok(Identity {
+        id: Arc::from(client_id),
+        kind: IdentityKind::Provisioning,
+        group: None,
+        expires_at,
+    })
 }
 
 impl DeviceAuth {
@@ -201,6 +228,11 @@ impl DeviceAuth {
         }
         if crate::service::validate_id(c.client_id).is_err() {
             return Err(Refusal::bad_credentials("unknown registration"));
+        }
+        if let (None, Some(cn)) = (c.password, c.client_cert_cn) {
+            return self
+                .authenticate_certificate_registration(c, cn, provisioning)
+                .await;
         }
         let password = c.password.and_then(|p| std::str::from_utf8(p).ok());
         let token = password
@@ -223,23 +255,13 @@ impl DeviceAuth {
         let reference = EnrollmentRef {
             kind: enrollment.kind,
             name: enrollment.name,
+            by_certificate: false,
         };
-        if !provisioning.registrations.insert(c.client_id, reference) {
-            return Err(Refusal {
-                code: mqtt::ReasonCode::SERVER_BUSY,
-                reason: "too many registrations",
-            });
-        }
-        Ok(Identity {
-            id: Arc::from(c.client_id),
-            kind: IdentityKind::Provisioning,
-            group: None,
-            expires_at,
-        })
+        admit_registration(provisioning, c.client_id, reference, expires_at)
     }
 
     /// Reads the individual enrollment for `registration_id` and every group.
-    async fn candidates(&self, registration_id: &str) -> Result<Candidates, Refusal> {
+    pub(super) async fn candidates(&self, registration_id: &str) -> Result<Candidates, Refusal> {
         let store = self.store.clone();
         let id = registration_id.to_string();
         let unavailable = Refusal {
@@ -273,7 +295,8 @@ impl DeviceAuth {
 
 /// The enrollment whose key signed `token`: the individual one if it exists (a group
 /// is then not consulted, as in DPS), otherwise the first group whose derived key
-/// verifies.
+/// verifies. X.509 enrollments have no key and never match here (their empty key
+/// would otherwise be one anybody can sign with).
 fn matching_enrollment(
     candidates: Candidates,
     registration_id: &str,
@@ -285,10 +308,12 @@ fn matching_enrollment(
             .is_some_and(|k| token.verify(&k))
     };
     if let Some(individual) = candidates.individual {
-        return verifies(&individual.key).then_some(individual);
+        let keyed = individual.x509.is_none();
+        return (keyed && verifies(&individual.key)).then_some(individual);
     }
     candidates.groups.into_iter().find(|group| {
-        derive_device_key(&group.key, registration_id).is_ok_and(|key| verifies(&key))
+        group.x509.is_none()
+            && derive_device_key(&group.key, registration_id).is_ok_and(|key| verifies(&key))
     })
 }
 
@@ -371,6 +396,7 @@ mod tests {
                 kind: EnrollmentKind::Group,
                 name: "line-1".into(),
                 key: GROUP_KEY.into(),
+                x509: None,
                 initial_twin: "{}".into(),
                 device_group: None,
                 disabled,
@@ -388,6 +414,8 @@ mod tests {
             peer: SocketAddr::from(([10, 0, 0, 1], 1)),
             tls: true,
             client_cert_cn: None,
+            client_cert_serial: None,
+            client_cert_issuer: None,
         };
         auth.authenticate(&credentials).await
     }
@@ -410,7 +438,8 @@ mod tests {
             registrations.get("sensor-042"),
             Some(EnrollmentRef {
                 kind: EnrollmentKind::Group,
-                name: "line-1".into()
+                name: "line-1".into(),
+                by_certificate: false,
             })
         );
         assert!(broker::auth::Authorizer::may_publish(

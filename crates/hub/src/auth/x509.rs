@@ -108,6 +108,8 @@ mod tests {
             peer: SocketAddr::from(([10, 0, 0, 1], 1)),
             tls: true,
             client_cert_cn: cn,
+            client_cert_serial: None,
+            client_cert_issuer: None,
         };
         auth.authenticate(&credentials).await
     }

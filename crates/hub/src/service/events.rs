@@ -153,6 +153,8 @@ impl Hub {
             content_type,
             payload: p.payload.clone(),
             received_ms: now_ms(),
+            arrived: std::time::Instant::now(),
+            hold: p.hold.clone(),
         });
     }
 

@@ -52,10 +52,12 @@ impl KnownDevices {
 
     /// False only when `id` is certainly not a registered device.
     pub(super) fn may_be_device(&self, id: &str) -> bool {
-        !self.complete || self.ids
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(id)
+        !self.complete
+            || self
+                .ids
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(id)
     }
 
     /// Records a device the registry now holds.

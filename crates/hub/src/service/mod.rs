@@ -17,6 +17,7 @@
 //! - `provisioning`: the DPS registration protocol (register, poll, assign).
 
 mod api;
+mod application;
 mod c2d;
 mod enrollments;
 mod events;
@@ -29,10 +30,10 @@ mod registry;
 mod twins;
 
 pub use api::*;
-pub use enrollments::{EnrollmentInfo, EnrollmentSpec};
+pub use enrollments::{EnrollmentInfo, EnrollmentSpec, X509Info};
 pub use groups::GroupInfo;
 pub(crate) use registry::validate_id;
-pub use store::EnrollmentKind;
+pub use store::{EnrollmentKind, X509Attestation};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,6 +95,9 @@ pub fn broker_spec() -> ServiceSpec {
             "devices/+/messages/events".into(),
             "devices/+/messages/events/#".into(),
         ],
+        // Telemetry is acknowledged once the data pipeline stored it (see
+        // `Telemetry::hold`); with no pipeline listening the hold ends at once.
+        hold_taps: true,
     }
 }
 
@@ -117,6 +121,11 @@ pub struct Telemetry {
     pub payload: bytes::Bytes,
     /// When the hub received it (ms since the Unix epoch).
     pub received_ms: i64,
+    /// The same moment on the monotonic clock, for measuring the pipeline's latency.
+    pub arrived: std::time::Instant,
+    /// The device's PUBACK waits until every clone of this is dropped: a consumer that
+    /// must store the message before it counts as received keeps its clone until then.
+    pub hold: Option<broker::service::Hold>,
 }
 
 /// Events buffered for slow `/api/events` readers before they see a gap.

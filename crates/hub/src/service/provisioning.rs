@@ -9,7 +9,8 @@
 //!    `$dps/registrations/res/202/?$rid={rid}&retry-after=1` with
 //!    `{"operationId": …, "status": "assigning"}` and then assigns: it creates the
 //!    device (id = registration id, auth kind `sas` with the enrollment's or the derived
-//!    key, the enrollment's initial twin and device group);
+//!    key, or `x509` for an X.509 enrollment; the enrollment's initial twin and device
+//!    group);
 //! 2. polls `$dps/registrations/GET/iotdps-get-operationstatus/?$rid={rid}&operationId={op}`
 //!    and gets 202 while assigning, then 200 with
 //!    `{"operationId", "status": "assigned", "registrationState": {…, "assignedHub",
@@ -21,7 +22,8 @@
 //! `{"errorCode", "message"}`; the SDKs report 300–428 as an error and retry 429 and up.
 //!
 //! Registering again is idempotent: an existing device whose key is the enrollment's
-//! is assigned again unchanged (its twin is not reset).
+//! (for an X.509 enrollment: an existing `x509` device) is assigned again unchanged
+//! (its twin is not reset).
 //!
 //! Operations live in memory: they last seconds, and a client whose operation was lost
 //! in a restart registers again. At most [`MAX_OPERATIONS`], each kept
@@ -255,16 +257,28 @@ impl Hub {
         if record.disabled {
             return Err(Failure::new(403, "the enrollment is disabled"));
         }
-        let key = device_key(&record, registration_id)?;
+        if record.x509.is_some() != enrollment.by_certificate {
+            // Changed between the client's CONNECT and its request.
+            return Err(Failure::new(401, "the enrollment's attestation changed"));
+        }
+        // `None` for an X.509 enrollment: the device authenticates by certificate.
+        let key = match record.x509 {
+            Some(_) => None,
+            None => Some(device_key(&record, registration_id)?),
+        };
         let (tags, desired) = super::enrollments::initial_sections(&record);
+        let auth_kind = match key {
+            Some(_) => crate::auth::AUTH_KIND_SAS,
+            None => crate::auth::AUTH_KIND_X509,
+        };
         let new = NewDevice {
             id: registration_id.to_string(),
-            auth_kind: Some(crate::auth::AUTH_KIND_SAS.into()),
+            auth_kind: Some(auth_kind.into()),
             group: record.device_group.clone(),
             tags: Some(tags),
             desired: Some(desired),
             status: None,
-            symmetric_key: Some(key.clone()),
+            symmetric_key: key.clone(),
         };
         let hub = &self.inner.config.host_name;
         let now = rfc3339(now_ms());
@@ -277,14 +291,7 @@ impl Hub {
             )),
             Err(HubError::AlreadyExists(_)) => {
                 // Registering again: the same assignment, if the device is ours.
-                let id = registration_id.to_string();
-                let keys = self.blocking(move |s| s.keys(&id)).await;
-                let ours = match keys {
-                    Ok(keys) => keys.primary == key || keys.secondary == key,
-                    Err(StoreError::NotFound) => false,
-                    Err(e) => return Err(Failure::new(500, e.to_string())),
-                };
-                if !ours {
+                if !self.is_ours(registration_id, key).await? {
                     return Err(Failure::new(
                         409,
                         "the device id belongs to a device with other credentials",
@@ -302,6 +309,27 @@ impl Hub {
                 ))
             }
             Err(HubError::Invalid(message)) => Err(Failure::new(400, message)),
+            Err(e) => Err(Failure::new(500, e.to_string())),
+        }
+    }
+
+    /// Whether an existing device is the one this registration would create: a SAS
+    /// device holding `key`, or (no key: an X.509 enrollment) an `x509` device, which
+    /// the certificate just verified (CN = device id, from a registered CA) can
+    /// connect as anyway.
+    async fn is_ours(&self, id: &str, key: Option<String>) -> Result<bool, Failure> {
+        let owned = id.to_string();
+        let Some(key) = key else {
+            let device = self.blocking(move |s| s.device(&owned)).await;
+            return match device {
+                Ok(device) => Ok(device.auth_kind == crate::auth::AUTH_KIND_X509),
+                Err(StoreError::NotFound) => Ok(false),
+                Err(e) => Err(Failure::new(500, e.to_string())),
+            };
+        };
+        match self.blocking(move |s| s.keys(&owned)).await {
+            Ok(keys) => Ok(keys.primary == key || keys.secondary == key),
+            Err(StoreError::NotFound) => Ok(false),
             Err(e) => Err(Failure::new(500, e.to_string())),
         }
     }
@@ -395,6 +423,7 @@ mod tests {
             kind: EnrollmentKind::Group,
             name: "g".into(),
             key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+            x509: None,
             initial_twin: "{}".into(),
             device_group: None,
             disabled: false,

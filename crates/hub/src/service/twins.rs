@@ -83,7 +83,8 @@ impl Hub {
         after: Option<String>,
         limit: usize,
     ) -> Result<Page<Value>, HubError> {
-        let query = crate::query::parse(sql).map_err(|e| HubError::Invalid(e.to_string()))?;
+        let query = crate::query::parse_from(sql, "devices")
+            .map_err(|e| HubError::Invalid(e.to_string()))?;
         let limit = limit.clamp(1, 1000);
         self.blocking(move |s| run_query(s, &query, after, limit))
             .await

@@ -5,21 +5,28 @@ use rusqlite::{params, Row};
 
 use super::error::{backend, Context};
 use super::SqliteStore;
-use crate::model::{Enrollment, EnrollmentKind};
+use crate::model::{Enrollment, EnrollmentKind, X509Attestation};
 use crate::traits::{EnrollmentStore, StoreError};
 
 /// The columns every read selects, in the order [`read_enrollment`] expects.
-const COLUMNS: &str = "kind, name, key, initial_twin, device_group, disabled, created_ms";
+const COLUMNS: &str = "kind, name, key, initial_twin, device_group, disabled, created_ms, \
+    attestation, x509_ca, x509_serial";
+
+/// The `attestation` column's values.
+const SYMMETRIC_KEY: &str = "symmetricKey";
+const X509: &str = "x509";
 
 impl EnrollmentStore for SqliteStore {
     fn put_enrollment(&self, e: &Enrollment) -> Result<(), StoreError> {
         let conn = self.lock()?;
         conn.prepare_cached(
             "INSERT INTO enrollments
-                 (kind, name, key, initial_twin, device_group, disabled, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 (kind, name, key, initial_twin, device_group, disabled, created_ms,
+                  attestation, x509_ca, x509_serial)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (kind, name) DO UPDATE SET key = ?3, initial_twin = ?4,
-                 device_group = ?5, disabled = ?6, created_ms = ?7",
+                 device_group = ?5, disabled = ?6, created_ms = ?7, attestation = ?8,
+                 x509_ca = ?9, x509_serial = ?10",
         )
         .context("preparing enrollment write")?
         .execute(params![
@@ -29,7 +36,14 @@ impl EnrollmentStore for SqliteStore {
             e.initial_twin,
             e.device_group,
             e.disabled,
-            e.created_ms
+            e.created_ms,
+            if e.x509.is_some() {
+                X509
+            } else {
+                SYMMETRIC_KEY
+            },
+            e.x509.as_ref().and_then(|x| x.ca.as_deref()),
+            e.x509.as_ref().and_then(|x| x.serial.as_deref()),
         ])
         .context("writing enrollment")?;
         Ok(())
@@ -95,10 +109,25 @@ fn read_enrollment(row: &Row<'_>) -> Result<Enrollment, StoreError> {
             ))
         }
     };
+    let attestation: String = row.get(7).context("reading enrollment attestation")?;
+    let x509 = match attestation.as_str() {
+        SYMMETRIC_KEY => None,
+        X509 => Some(X509Attestation {
+            ca: row.get(8).context("reading enrollment CA")?,
+            serial: row.get(9).context("reading enrollment serial")?,
+        }),
+        other => {
+            return Err(backend(
+                "reading enrollment attestation",
+                format_args!("{other:?}"),
+            ))
+        }
+    };
     Ok(Enrollment {
         kind,
         name: row.get(1).context("reading enrollment name")?,
         key: row.get(2).context("reading enrollment key")?,
+        x509,
         initial_twin: row.get(3).context("reading enrollment twin")?,
         device_group: row.get(4).context("reading enrollment device group")?,
         disabled: row.get(5).context("reading enrollment flag")?,
@@ -116,6 +145,7 @@ mod tests {
             kind,
             name: name.into(),
             key: key.into(),
+            x509: None,
             initial_twin: "{}".into(),
             device_group: Some("g".into()),
             disabled: false,
@@ -138,6 +168,25 @@ mod tests {
         assert_eq!(store.enrollment(one, "b").unwrap().key, "k2");
         assert_eq!(store.enrollments(None).unwrap().len(), 2);
         assert_eq!(store.enrollments(Some(one)).unwrap().len(), 1);
+        // An X.509 group by CA, then back to a key.
+        let mut by_ca = enrollment(group, "c", "");
+        by_ca.x509 = Some(X509Attestation {
+            ca: Some("bosun".into()),
+            serial: None,
+        });
+        store.put_enrollment(&by_ca).unwrap();
+        assert_eq!(store.enrollment(group, "c").unwrap(), by_ca);
+        let pinned = X509Attestation {
+            ca: None,
+            serial: Some("4a0b".into()),
+        };
+        by_ca.x509 = Some(pinned);
+        store.put_enrollment(&by_ca).unwrap();
+        assert_eq!(store.enrollment(group, "c").unwrap(), by_ca);
+        by_ca.x509 = None;
+        store.put_enrollment(&by_ca).unwrap();
+        assert_eq!(store.enrollment(group, "c").unwrap().x509, None);
+        store.delete_enrollment(group, "c").unwrap();
         store.delete_enrollment(group, "b").unwrap();
         assert!(matches!(
             store.enrollment(group, "b"),

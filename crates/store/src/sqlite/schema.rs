@@ -102,6 +102,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, name)
     );
     ",
+    // 5: X.509 enrollments. `attestation` says what `key` means: a symmetric key, or
+    // nothing ('x509', `key` empty) and the device presents a certificate signed by
+    // the registered CA `x509_ca` (required for a group), optionally pinned to one
+    // certificate serial (lower-case hex) for an individual enrollment.
+    "
+    ALTER TABLE enrollments ADD COLUMN attestation TEXT NOT NULL DEFAULT 'symmetricKey'
+        CHECK (attestation IN ('symmetricKey', 'x509'));
+    ALTER TABLE enrollments ADD COLUMN x509_ca TEXT;
+    ALTER TABLE enrollments ADD COLUMN x509_serial TEXT;
+    ",
 ];
 
 /// The version a fully migrated database has.

@@ -1,0 +1,292 @@
+//! The ingest loop: telemetry from the hub, in batches, through decode → rules →
+//! anomaly model → actions, with one durable time-series write per batch.
+//!
+//! A batch is whatever the hub has handed over since the last one (up to
+//! [`MAX_BATCH`]): under load many messages share one fsync of the store; when idle a
+//! batch is one message and nothing waits. Actions other than `store` start before the
+//! batch is written, so an alarm's command never waits for storage.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use analytics::anomaly::{Assessment, Transition};
+use hub::service::Telemetry;
+use serde_json::{Map, Value};
+use telemetry::capture::{self, ChunkHeader, Progress};
+use telemetry::decode::{DeadLetter, Input, Message, METADATA_KEYS};
+use telemetry::rules::{self, Action, AnomalyInput, Source};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::actions::{self, Job};
+use crate::anomalies::AnomalyEvent;
+use crate::metrics::Metrics;
+use crate::Inner;
+
+/// Messages handled per store write, at most.
+const MAX_BATCH: usize = 512;
+/// Name of the series holding each device's anomaly score.
+pub const SCORE_FIELD: &str = "anomaly.score";
+
+/// Points of one batch, owned until the write.
+#[derive(Default)]
+struct Points {
+    rows: Vec<(String, String, i64, f64)>,
+}
+
+impl Points {
+    fn push(&mut self, device: &str, field: String, ts_ms: i64, value: f64) {
+        if value.is_finite() {
+            self.rows.push((device.to_string(), field, ts_ms, value));
+        }
+    }
+}
+
+/// Runs until the hub stops.
+pub(crate) async fn run(inner: Arc<Inner>, mut telemetry: broadcast::Receiver<Telemetry>) {
+    loop {
+        let first = match telemetry.recv().await {
+            Ok(t) => t,
+            Err(RecvError::Lagged(n)) => {
+                lagged(&inner, n);
+                continue;
+            }
+            Err(RecvError::Closed) => break,
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match telemetry.try_recv() {
+                Ok(t) => batch.push(t),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => lagged(&inner, n),
+                Err(_) => break,
+            }
+        }
+        let mut points = Points::default();
+        for message in &batch {
+            handle(&inner, message, &mut points).await;
+        }
+        write(&inner, points).await;
+    }
+    tracing::debug!("telemetry stream ended");
+}
+
+fn lagged(inner: &Inner, n: u64) {
+    Metrics::add(&inner.metrics.lagged, n);
+    tracing::warn!(skipped = n, "pipeline fell behind; messages skipped");
+}
+
+/// One message.
+async fn handle(inner: &Arc<Inner>, t: &Telemetry, points: &mut Points) {
+    Metrics::add(&inner.metrics.messages, 1);
+    let content_type = t
+        .content_type
+        .as_deref()
+        .or_else(|| property(t, "$.ct"))
+        .unwrap_or_default();
+    if capture::is_capture(content_type) {
+        return inner.capture_chunk(t);
+    }
+    let decoder = inner.decoder();
+    let input = Input {
+        device_id: &t.device_id,
+        group: None,
+        properties: &t.properties,
+        content_type: t.content_type.as_deref(),
+        payload: &t.payload,
+        received_ms: t.received_ms,
+    };
+    let message = match decoder.decode(&input) {
+        Ok(m) => m,
+        Err(e) => {
+            let letter = DeadLetter::new(&input, &e, 4096);
+            return inner.dead_letter(&letter, e.reason());
+        }
+    };
+    if let Some(issue) = message.ts_issue {
+        inner.metrics.timestamp_replaced(issue.reason());
+    }
+    let tags = inner.tags.get(&inner.hub, &t.device_id).await;
+    let doc = rules::message_document(message.clone(), tags.clone());
+    run_rules(inner, Source::Telemetry, &doc, &message, t.arrived, points);
+    if inner.models.is_some() {
+        score(inner, &message, tags, t.arrived, points);
+    }
+}
+
+/// Evaluates `source` rules over `doc`: stores go into `points`, the rest start now.
+fn run_rules(
+    inner: &Arc<Inner>,
+    source: Source,
+    doc: &Map<String, Value>,
+    message: &Message,
+    arrived: Instant,
+    points: &mut Points,
+) {
+    let set = inner.rules();
+    for matched in set.evaluate(source, doc) {
+        for action in &matched.rule.actions {
+            if let Action::Store {} = action {
+                for (field, value) in matched.numeric_fields() {
+                    if !is_metadata(&field, message) {
+                        points.push(&message.device_id, field, message.ts_ms, value);
+                    }
+                }
+                set.record_action(matched.index, true);
+                continue;
+            }
+            let job = Job {
+                rules: set.clone(),
+                rule_index: matched.index,
+                rule: matched.rule.name.clone(),
+                action: action.clone(),
+                device: message.device_id.clone(),
+                doc: doc.clone(),
+                payload: matched.payload(&message.device_id),
+                arrived,
+            };
+            actions::spawn(inner.clone(), job);
+        }
+    }
+}
+
+fn is_metadata(field: &str, message: &Message) -> bool {
+    METADATA_KEYS.contains(&field) || message.ts_field == Some(field)
+}
+
+/// Scores the message, stores the score, and on a state change records the event and
+/// runs the `anomalies` rules.
+fn score(
+    inner: &Arc<Inner>,
+    message: &Message,
+    tags: Map<String, Value>,
+    arrived: Instant,
+    points: &mut Points,
+) {
+    let Some(models) = &inner.models else {
+        return;
+    };
+    let features = message.numeric_fields();
+    if features.is_empty() {
+        return;
+    }
+    let assessment = models.observe(&message.device_id, &features);
+    if assessment.scored > 0 {
+        points.push(
+            &message.device_id,
+            SCORE_FIELD.into(),
+            message.ts_ms,
+            assessment.score,
+        );
+    }
+    if assessment.transition == Transition::None {
+        return;
+    }
+    record(inner, message, &assessment);
+    let top: Vec<(String, f64)> = assessment
+        .top
+        .iter()
+        .map(|c| (c.feature.clone(), c.z))
+        .collect();
+    let input = AnomalyInput {
+        score: assessment.score,
+        state: assessment.state.as_str(),
+        transition: transition_name(assessment.transition),
+        top: &top,
+    };
+    let doc = rules::anomaly_document(&message.device_id, &input, tags);
+    run_rules(inner, Source::Anomalies, &doc, message, arrived, points);
+}
+
+fn transition_name(t: Transition) -> &'static str {
+    match t {
+        Transition::None => "none",
+        Transition::Entered => "entered",
+        Transition::Exited => "exited",
+    }
+}
+
+/// Writes the anomaly event (durably, before any action it triggers) and announces it.
+fn record(inner: &Inner, message: &Message, a: &Assessment) {
+    let event = AnomalyEvent {
+        id: inner.next_id("a"),
+        device_id: message.device_id.clone(),
+        time_ms: message.ts_ms,
+        transition: transition_name(a.transition).into(),
+        score: a.score,
+        explanation: serde_json::to_value(&a.top).unwrap_or(Value::Null),
+    };
+    if let Err(e) = inner.anomalies.append(&event) {
+        tracing::error!(device = %event.device_id, error = %e, "cannot record anomaly event");
+    }
+    Metrics::add(&inner.metrics.anomalies, 1);
+    tracing::info!(device = %event.device_id, transition = %event.transition, score = event.score, "anomaly");
+    inner.hub.raise(
+        "anomaly",
+        &event.device_id,
+        serde_json::to_value(&event).unwrap_or(Value::Null),
+    );
+}
+
+fn property<'a>(t: &'a Telemetry, name: &str) -> Option<&'a str> {
+    t.properties
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The batch's single durable write.
+async fn write(inner: &Arc<Inner>, points: Points) {
+    if points.rows.is_empty() {
+        return;
+    }
+    let n = points.rows.len() as u64;
+    let store = inner.series.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let batch: Vec<tsdb::Point<'_>> = points
+            .rows
+            .iter()
+            .map(|(device, field, ts_ms, value)| tsdb::Point {
+                device,
+                field,
+                ts_ms: *ts_ms,
+                value: *value,
+            })
+            .collect();
+        store.append(&batch)
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => Metrics::add(&inner.metrics.points, n),
+        Ok(Err(e)) => {
+            Metrics::add(&inner.metrics.store_failures, 1);
+            tracing::error!(points = n, error = %e, "time-series write failed");
+        }
+        Err(e) => tracing::error!(error = %e, "time-series write task failed"),
+    }
+}
+
+impl Inner {
+    /// Feeds one capture chunk; a finished capture is stored.
+    fn capture_chunk(&self, t: &Telemetry) {
+        let header = ChunkHeader::from_properties(|name| property(t, name));
+        let progress = header.and_then(|h| {
+            let mut assembler = self.assembler.lock().unwrap_or_else(|e| e.into_inner());
+            assembler.feed(&t.device_id, &h, &t.payload, crate::monotonic_ms())
+        });
+        match progress {
+            Ok(Progress::Complete(capture)) => self.store_capture(capture),
+            Ok(_) => {}
+            Err(e) => {
+                let letter = DeadLetter {
+                    device_id: t.device_id.to_string(),
+                    received_ms: t.received_ms,
+                    reason: "bad_capture_chunk".into(),
+                    detail: e.to_string(),
+                    content_type: Some(capture::CONTENT_TYPE.into()),
+                    payload_len: t.payload.len(),
+                    payload: t.payload.iter().take(256).copied().collect(),
+                };
+                self.dead_letter(&letter, "bad_capture_chunk");
+            }
+        }
+    }
+}
