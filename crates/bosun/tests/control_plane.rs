@@ -350,3 +350,26 @@ fn concurrent_method_calls_to_one_device_each_get_their_answer() {
     // No desired properties: the device was sent no (empty) desired patch.
     assert!(dev.events("desired").is_empty(), "{}", dev.dump());
 }
+
+/// In `--dev` a device is registered when it first subscribes to its own topics; it
+/// is connected at that moment, and the registry says so.
+#[test]
+fn a_device_registered_on_first_use_shows_as_connected() {
+    let broker = Bosun::start(&[]);
+    let sub = support::mosquitto_sub(
+        broker.mqtt_addr(),
+        support::Version::V5,
+        &[
+            "-i",
+            "auto-7",
+            "-t",
+            "devices/auto-7/messages/devicebound/#",
+            "-W",
+            "60",
+        ],
+    );
+    support::wait_subscribed(&sub);
+    let ok = wait_until(STEP, || connection_state(&broker, "auto-7") == "connected");
+    assert!(ok, "state: {}", connection_state(&broker, "auto-7"));
+    drop(sub);
+}

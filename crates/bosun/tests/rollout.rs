@@ -52,7 +52,7 @@ fn fleet(broker: &Bosun, site: &str, n: usize) -> String {
         .sign(&key)
         .unwrap();
     let manifest: Value = serde_json::from_str(&m.to_json()).unwrap();
-    let body = json!({ "manifest": manifest, "image": ota::base64::encode(&image) });
+    let body = json!({ "manifest": manifest, "image": hub::base64::encode(&image) });
     let r = broker.api("POST", "/api/firmware", Some(&body), &[]);
     assert_eq!(r.status, 201, "{}", r.body);
     m.sha256.to_hex()

@@ -15,7 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod base64;
+pub use ::base64;
 pub use ::query;
 pub mod service;
 pub mod topics;

@@ -19,10 +19,9 @@
 //! - `twin`: the `firmware` twin property, desired (the update) and reported (progress).
 //! - `store`: [`FirmwareStore`], the hub's verified, content-addressed images and its
 //!   registered publisher keys.
-//! - `base64`, `hex`, `pem`: encodings for signatures, digests and key files.
+//! - `hex`, `pem`: encodings for digests and key files (base64 is the shared `bosun-base64`).
 #![forbid(unsafe_code)]
 
-pub mod base64;
 mod check;
 pub mod hex;
 mod key;

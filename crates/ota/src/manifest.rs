@@ -16,10 +16,10 @@
 use ring::digest::{digest, SHA256};
 use serde::{Deserialize, Serialize};
 
+use crate::hex;
 use crate::key::{Algorithm, KeyError, PublicKey, SigningKey};
 use crate::refusal::Refusal;
 use crate::version::Version;
-use crate::{base64, hex};
 
 /// Domain separation: these bytes start every signed manifest, so a signature made for
 /// anything else (another format, another version of this one) never verifies.

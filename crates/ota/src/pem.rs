@@ -3,8 +3,6 @@
 //!
 //! Only the framing; what is inside (PKCS#8, SubjectPublicKeyInfo) is `key.rs`'s.
 
-use crate::base64;
-
 /// Why a text is not the PEM block expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PemError {

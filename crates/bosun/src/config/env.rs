@@ -79,6 +79,12 @@ fn parse_like(default: &Value, raw: &str) -> Result<Value> {
             .parse::<i64>()
             .map(Value::Integer)
             .map_err(|_| anyhow!("expected an integer")),
+        Value::Float(_) => text
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Value::Float)
+            .ok_or_else(|| anyhow!("expected a number")),
         Value::Boolean(_) => match text.to_ascii_lowercase().as_str() {
             "true" | "1" => Ok(Value::Boolean(true)),
             "false" | "0" => Ok(Value::Boolean(false)),

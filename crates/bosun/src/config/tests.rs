@@ -228,14 +228,20 @@ type = "republish"
 topic = "alerts/{deviceId}"
 "#,
     );
-    let vars = [("BOSUN_PIPELINE__CAPTURE_IDLE_SECS", "3")];
+    let vars = [
+        ("BOSUN_PIPELINE__CAPTURE_IDLE_SECS", "3"),
+        ("BOSUN_PIPELINE__ANOMALY_ENTER", "10"),
+    ];
     let s = Settings::load(Some(f.path()), &env(&vars)).expect("loads");
     assert_eq!(s.pipeline.rules.len(), 1);
     assert_eq!(s.pipeline.rules[0].name, "hot");
     let config = s.pipeline.pipeline_config(Path::new("/data"));
     assert_eq!(config.dir, Path::new("/data/pipeline"));
-    assert_eq!(config.anomaly.map(|a| a.warmup), Some(50));
+    assert_eq!(config.anomaly.as_ref().map(|a| a.warmup), Some(50));
     assert_eq!(config.capture_idle, std::time::Duration::from_secs(3));
+    assert_eq!(config.anomaly.map(|a| a.enter), Some(10.0));
+    let nan = [("BOSUN_PIPELINE__ANOMALY_ENTER", "NaN")];
+    assert!(load_err(None, &nan).contains("BOSUN_PIPELINE__ANOMALY_ENTER"));
 
     let bad = file("[[pipeline.rules]]\nname = \"x\"\nsql = \"SELECT\"\n[[pipeline.rules.actions]]\ntype = \"teleport\"\n");
     assert!(load_err(Some(bad.path()), &[]).contains("teleport"));

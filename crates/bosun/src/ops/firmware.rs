@@ -309,7 +309,7 @@ fn upload(api: &Api, args: &UploadArgs, output: Output) -> Result<()> {
     let manifest: Value = serde_json::from_slice(&read_bytes(&args.manifest)?)
         .with_context(|| format!("{} is not JSON", args.manifest.display()))?;
     let image = read_bytes(&args.file)?;
-    let body = json!({ "manifest": manifest, "image": ota::base64::encode(&image) });
+    let body = json!({ "manifest": manifest, "image": hub::base64::encode(&image) });
     let reply = api.call("POST", "/api/firmware", Some(&body), &[])?;
     match output {
         Output::Json => print_json(&reply.json),

@@ -64,7 +64,12 @@ impl Hub {
     }
 
     /// Records a connection change for a registered device and announces it.
-    async fn presence(&self, device: &str, state: ConnectionState, reason: &'static str) {
+    pub(super) async fn presence(
+        &self,
+        device: &str,
+        state: ConnectionState,
+        reason: &'static str,
+    ) {
         if !self.inner.known.may_be_device(device) {
             return; // a plain MQTT client: no store trip on its connect
         }

@@ -163,7 +163,14 @@ impl Hub {
                     ..NewDevice::default()
                 };
                 match self.create_device(new).await {
-                    Ok(_) | Err(HubError::AlreadyExists(_)) => true,
+                    Ok(_) => {
+                        // Its connect was not recorded (it was no device yet), and the
+                        // device is connected: it is subscribing right now.
+                        self.presence(id, ConnectionState::Connected, "connected")
+                            .await;
+                        true
+                    }
+                    Err(HubError::AlreadyExists(_)) => true,
                     Err(e) => {
                         tracing::warn!(device = id, error = %e, "cannot auto-register device");
                         false

@@ -1,8 +1,11 @@
 //! Base64 (RFC 4648 §4, standard alphabet): binary C2D payloads in JSON
 //! (`payloadBase64` in the API) and the symmetric keys and signatures of SAS tokens.
 //!
-//! One implementation for the hub and the API (which re-uses this module). Written here
-//! rather than pulled in as a crate: it is a few dozen lines and has exhaustive tests.
+//! One implementation for the hub, the API, the OTA manifests (PEM key bodies,
+//! signatures) and the broker's WebSocket handshake. Written here rather than pulled in
+//! from crates.io: it is a few dozen lines and has exhaustive tests; its own crate so
+//! that crates which must not depend on the hub (the broker, OTA) share it too.
+#![forbid(unsafe_code)]
 
 /// The standard alphabet.
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
