@@ -222,8 +222,9 @@ pub enum ServiceEvent {
         /// Topic filters granted.
         filters: Vec<String>,
     },
-    /// A consumed or tapped publish.
-    Publish(ServicePublish),
+    /// A consumed or tapped publish; boxed so that every event queued towards the
+    /// service (a connect storm queues two per client) stays small.
+    Publish(Box<ServicePublish>),
     /// The client acknowledged a message sent with this receipt (PUBACK, or PUBCOMP
     /// for QoS 2; for QoS 0, as soon as it was written to the outbox).
     Delivered {

@@ -11,7 +11,7 @@ use mqtt::{ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, R
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
-use super::{inbound::InboundState, transport::Transport, Connection, Opening, Shared};
+use super::{inbound::InboundState, transport::Transport, Connection, Shared};
 use crate::outbox::Outbox;
 use crate::router::{ConnHandle, ConnId, ConnectInfo, Request};
 use crate::service::DisconnectCause;
@@ -22,21 +22,73 @@ pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Client identifiers longer than this are refused (0x85).
 const MAX_CLIENT_ID_BYTES: usize = 256;
 
-/// Reads and checks CONNECT and registers the session; `None` when the client was
-/// refused or vanished (already answered and logged).
-/// The opening's buffer holds what was read already (the bytes that showed it is MQTT);
-/// CONNECT must be complete by its deadline.
+/// What the first bytes of a connection turned out to be.
+pub(super) enum Opened<T> {
+    /// An MQTT client, past CONNECT and registered. Boxed here, inside the boxed
+    /// handshake, so the connection task never holds a `Connection` inline.
+    Mqtt(Box<Connection<T>>),
+    /// An HTTP request: a WebSocket upgrade to answer (`crate::websocket`).
+    Upgrade(Box<Upgrade<T>>),
+    /// Refused, silent or gone (already answered and logged).
+    Closed,
+}
+
+/// A connection whose first bytes were an HTTP request.
+pub(super) struct Upgrade<T> {
+    pub(super) stream: T,
+    /// What was read so far: the start of the request head.
+    pub(super) head: BytesMut,
+    /// When CONNECT (inside the WebSocket) must be complete.
+    pub(super) deadline: tokio::time::Instant,
+    pub(super) peer: SocketAddr,
+    pub(super) shared: Arc<Shared>,
+}
+
+/// Reads the first bytes; an MQTT client is then taken through CONNECT
+/// ([`accept_mqtt`]), an HTTP request handed back for the WebSocket upgrade. An MQTT
+/// CONNECT starts with byte 0x10, an upgrade request with `GET `.
 pub(super) async fn accept<T: Transport>(
-    opening: Box<Opening<T>>,
+    mut stream: T,
+    peer: SocketAddr,
     shared: Arc<Shared>,
     conn: ConnId,
-) -> Option<Connection<T>> {
-    let Opening {
-        mut stream,
-        mut rbuf,
-        deadline,
-        peer,
-    } = *opening;
+) -> Opened<T> {
+    let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    let mut rbuf = BytesMut::with_capacity(512);
+    match tokio::time::timeout_at(deadline, stream.read_buf(&mut rbuf)).await {
+        Ok(Ok(n)) if n > 0 => {}
+        _ => {
+            tracing::debug!(%peer, "closed or silent before its first packet");
+            return Opened::Closed;
+        }
+    }
+    if rbuf.first() == Some(&b'G') {
+        let upgrade = Upgrade {
+            stream,
+            head: rbuf,
+            deadline,
+            peer,
+            shared,
+        };
+        return Opened::Upgrade(Box::new(upgrade));
+    }
+    match accept_mqtt(stream, rbuf, deadline, peer, shared, conn).await {
+        Some(c) => Opened::Mqtt(c),
+        None => Opened::Closed,
+    }
+}
+
+/// Reads and checks CONNECT and registers the session; `None` when the client was
+/// refused or vanished (already answered and logged). `rbuf` holds what was read
+/// already; CONNECT must be complete by `deadline`.
+pub(super) async fn accept_mqtt<T: Transport>(
+    mut stream: T,
+    mut rbuf: BytesMut,
+    deadline: tokio::time::Instant,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    conn: ConnId,
+) -> Option<Box<Connection<T>>> {
     let connect = match tokio::time::timeout_at(
         deadline,
         read_connect(&mut stream, &mut rbuf, &shared),
@@ -91,7 +143,9 @@ pub(super) async fn accept<T: Transport>(
             return None;
         }
     };
-    register(stream, peer, shared, conn, *connect, rbuf, grant).await
+    register(stream, peer, shared, conn, *connect, rbuf, grant)
+        .await
+        .map(Box::new)
 }
 
 /// Why a connection ends before it is registered.

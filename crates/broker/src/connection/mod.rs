@@ -169,59 +169,30 @@ async fn tls_handshake(
     }
 }
 
-/// A connection between accept and CONNECT: boxed and passed along as one pointer, so
-/// none of it (the first bytes, the deadline) stays in every connection task.
-pub(super) struct Opening<T> {
-    pub(super) stream: T,
-    /// Bytes read so far.
-    pub(super) rbuf: BytesMut,
-    /// When CONNECT must be complete.
-    pub(super) deadline: tokio::time::Instant,
-    pub(super) peer: SocketAddr,
-}
-
 /// Serves one connection until it ends, over TCP or (after [`serve_tls`]) TLS: MQTT
 /// directly, or MQTT inside a WebSocket when the first bytes are an HTTP request (see
 /// `crate::websocket`). The listener has already set `TCP_NODELAY`.
 pub(crate) async fn serve<T: Transport>(stream: T, peer: SocketAddr, shared: Arc<Shared>) {
-    let Some(opening) = Box::pin(first_bytes(stream, peer)).await else {
-        return;
-    };
-    // An MQTT connection starts with CONNECT (first byte 0x10), an upgrade with `GET `.
-    if opening.rbuf.first() == Some(&b'G') {
-        // Boxed: the WebSocket path is the rarer one and should not size every task.
-        Box::pin(serve_websocket(opening, shared)).await;
-    } else {
-        serve_mqtt(opening, shared).await;
-    }
-}
-
-/// Waits (until the CONNECT deadline) for the client's first bytes.
-async fn first_bytes<T: Transport>(mut stream: T, peer: SocketAddr) -> Option<Box<Opening<T>>> {
-    let deadline = tokio::time::Instant::now() + handshake::CONNECT_TIMEOUT;
-    let mut rbuf = BytesMut::with_capacity(512);
-    match tokio::time::timeout_at(deadline, stream.read_buf(&mut rbuf)).await {
-        Ok(Ok(n)) if n > 0 => Some(Box::new(Opening {
-            stream,
-            rbuf,
-            deadline,
-            peer,
-        })),
-        _ => {
-            tracing::debug!(%peer, "closed or silent before its first packet");
-            None
-        }
+    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    // Boxed: the handshake's state (a whole CONNECT, its timers) is needed once, and
+    // inline it would be part of every connection task for the connection's lifetime.
+    match Box::pin(handshake::accept(stream, peer, shared, conn)).await {
+        handshake::Opened::Mqtt(c) => run_connection(c).await,
+        // Boxed too: the rarer path should not size every task.
+        handshake::Opened::Upgrade(upgrade) => Box::pin(serve_websocket(*upgrade, conn)).await,
+        handshake::Opened::Closed => {}
     }
 }
 
 /// Answers the WebSocket upgrade, then serves MQTT inside it.
-async fn serve_websocket<T: Transport>(opening: Box<Opening<T>>, shared: Arc<Shared>) {
-    let Opening {
+async fn serve_websocket<T: Transport>(upgrade: handshake::Upgrade<T>, conn: ConnId) {
+    let handshake::Upgrade {
         mut stream,
-        rbuf: mut head,
+        mut head,
         deadline,
         peer,
-    } = *opening;
+        shared,
+    } = upgrade;
     let answer = loop {
         if let Some(answer) = crate::websocket::upgrade(&head) {
             break answer;
@@ -243,26 +214,17 @@ async fn serve_websocket<T: Transport>(opening: Box<Opening<T>>, shared: Arc<Sha
     let frames = head.split_off(answer.consumed);
     // A frame may carry several packets; one packet may span frames.
     let max_frame = u64::from(shared.config.max_packet_size) + 64 * 1024;
-    let opening = Box::new(Opening {
-        stream: crate::websocket::WebSocket::new(stream, frames, max_frame),
-        rbuf: BytesMut::new(),
-        deadline,
-        peer,
-    });
-    serve_mqtt(opening, shared).await;
+    let ws = crate::websocket::WebSocket::new(stream, frames, max_frame);
+    let accepted = handshake::accept_mqtt(ws, BytesMut::new(), deadline, peer, shared, conn);
+    if let Some(c) = Box::pin(accepted).await {
+        run_connection(c).await;
+    }
 }
 
-/// Serves one MQTT connection from CONNECT until it ends.
-async fn serve_mqtt<T: Transport>(opening: Box<Opening<T>>, shared: Arc<Shared>) {
-    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    // Boxed: the handshake's state (a whole CONNECT, its timers) is needed once, and
-    // inline it would be part of every connection task for the connection's lifetime.
-    let Some(c) = Box::pin(handshake::accept(opening, shared, conn)).await else {
-        return;
-    };
-    // The connection state lives in its own allocation: the task then stays under
-    // tokio's next 128-byte size step, which is worth more than one pointer.
-    let mut c = Box::new(c);
+/// Serves a registered MQTT connection until it ends. The connection state lives in its
+/// own allocation: the task then stays under tokio's next 128-byte size step, which is
+/// worth more than one pointer.
+async fn run_connection<T: Transport>(mut c: Box<Connection<T>>) {
     c.shared.metrics.connections.add(1);
     let end = c.run().await;
     c.shared.metrics.connections.add(-1);
@@ -512,7 +474,7 @@ mod tests {
         });
         let task = super::serve_tls(stream, peer, shared, std::sync::Arc::new(tls));
         assert!(
-            std::mem::size_of_val(&task) <= 336,
+            std::mem::size_of_val(&task) <= 352,
             "TLS connection task is {} bytes",
             std::mem::size_of_val(&task)
         );

@@ -59,14 +59,14 @@ impl Router {
                 hold
             })
         };
-        self.emit(ServiceEvent::Publish(ServicePublish {
+        self.emit(ServiceEvent::Publish(Box::new(ServicePublish {
             client_id,
             topic,
             payload: publish.payload.clone(),
             qos: publish.qos,
             properties,
             hold,
-        }));
+        })));
         if consume {
             if let Some(a) = ack.take() {
                 super::publish::acknowledge(a);

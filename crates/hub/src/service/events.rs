@@ -45,7 +45,7 @@ impl Hub {
             ServiceEvent::Subscribed { client_id, filters } => {
                 self.on_subscribed(&client_id, &filters).await;
             }
-            ServiceEvent::Publish(publish) => self.on_device_publish(publish).await,
+            ServiceEvent::Publish(publish) => self.on_device_publish(*publish).await,
             ServiceEvent::Delivered { receipt } => {
                 let done = self.volatile().receipts.remove(&receipt);
                 match done {
