@@ -163,7 +163,7 @@ pub(crate) const DEFAULT_LIMIT: usize = 100;
 /// Largest `limit` a listing accepts: bounds the work and memory of one request.
 pub(crate) const MAX_LIMIT: usize = 1000;
 
-const DEVICE_ID: Param = Param::path("id", "Device id.");
+pub(crate) const DEVICE_ID: Param = Param::path("id", "Device id.");
 const METHOD_NAME: Param = Param::path("name", "Direct method name.");
 const GROUP_NAME: Param = Param::path("name", "Device group name.");
 const ENROLLMENT_GROUP: Param = Param::path("name", "Enrollment group name.");
@@ -184,7 +184,7 @@ const CONTINUATION: Param = Param::query(
     Kind::Text,
     "Token from the previous page's `continuation`.",
 );
-const DEVICE_FILTER: Param = Param::query("deviceId", Kind::Text, "Only this device.");
+pub(crate) const DEVICE_FILTER: Param = Param::query("deviceId", Kind::Text, "Only this device.");
 const IF_MATCH: Param = Param {
     name: "If-Match",
     location: In::Header,

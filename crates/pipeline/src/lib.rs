@@ -32,7 +32,7 @@ mod webhook;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hub::service::Hub;
 use telemetry::capture::{Assembler, Capture};
@@ -445,12 +445,7 @@ async fn blocking<T: Send + 'static>(
         })?
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(crate) use hub::service::now_ms;
 
 /// Milliseconds on a monotonic clock (for capture idleness).
 pub(crate) fn monotonic_ms() -> u64 {

@@ -20,7 +20,7 @@ pub(super) async fn series<H: ControlPlane>(
     query: QueryParams,
 ) -> Result<Response, Problem> {
     let pipeline = data(&state)?;
-    let now = now_ms();
+    let now = hub::service::now_ms();
     let field = query
         .get("field")
         .ok_or_else(|| Problem::bad_request("query parameter field is required"))?;
@@ -149,12 +149,6 @@ pub(super) async fn keys<H: ControlPlane>(
         .map(|k| json!({ "deviceId": k.device, "field": k.field }))
         .collect();
     reply::json(StatusCode::OK, &json!({ "items": items }))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Reads a time: epoch ms, RFC 3339, `now`, or `-N{ms,s,m,h,d}` before now.

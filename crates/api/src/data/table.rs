@@ -4,10 +4,9 @@ use axum::routing::on;
 
 use super::{records, rules, series};
 use crate::auth::{Access, Role};
-use crate::operations::{Body, Kind, Operation, Param, Verb, MAX_LIMIT};
+use crate::operations::{Body, Kind, Operation, Param, Verb, DEVICE_FILTER, DEVICE_ID, MAX_LIMIT};
 use crate::{ApiState, ControlPlane};
 
-const DEVICE_FILTER: Param = Param::query("deviceId", Kind::Text, "Only this device.");
 const LIMIT: Param = Param::query(
     "limit",
     Kind::Integer {
@@ -92,8 +91,6 @@ fn read<H: ControlPlane>(
         route,
     }
 }
-
-const DEVICE_ID: Param = Param::path("id", "Device id.");
 
 /// A data operation that changes something (operator role), answering JSON.
 #[allow(clippy::too_many_arguments)]
