@@ -42,6 +42,7 @@ pub(super) struct Upgrade<T> {
     pub(super) deadline: tokio::time::Instant,
     pub(super) peer: SocketAddr,
     pub(super) shared: Arc<Shared>,
+    pub(super) conn: ConnId,
 }
 
 /// Reads the first bytes; an MQTT client is then taken through CONNECT
@@ -69,6 +70,7 @@ pub(super) async fn accept<T: Transport>(
             deadline,
             peer,
             shared,
+            conn,
         };
         return Opened::Upgrade(Box::new(upgrade));
     }
