@@ -31,7 +31,7 @@ use rcgen::{
 };
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
@@ -182,21 +182,6 @@ pub fn normalize_serial(text: &str) -> Option<String> {
     Some(serial_hex(&bytes?))
 }
 
-/// Creates a directory readable by the owner only.
-fn private_dir(dir: &Path) -> Result<(), TlsError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|source| TlsError::Write {
-        path: dir.to_owned(),
-        source,
-    })
-}
-
 /// What `init` made.
 #[derive(Debug, Clone)]
 pub struct Initialized {
@@ -214,8 +199,8 @@ pub struct Initialized {
 /// existing built-in CA.
 pub fn init(data_dir: &Path, root_out: Option<&Path>) -> Result<Initialized, TlsError> {
     let dir = dir(data_dir);
-    private_dir(&dir)?;
-    private_dir(&dir.join(TRUSTED_DIR))?;
+    super::pem::create_private_dir(&dir)?;
+    super::pem::create_private_dir(&dir.join(TRUSTED_DIR))?;
     let issuing_cert = dir.join(ISSUING_CERT);
     if issuing_cert.exists() {
         return Err(ca_error(
@@ -290,7 +275,7 @@ pub fn import(data_dir: &Path, name: &str, cert: &Path) -> Result<PathBuf, TlsEr
             .map_err(|e| ca_error(cert, format!("not a usable CA certificate: {e}")))?;
     }
     let dir = dir(data_dir);
-    private_dir(&dir.join(TRUSTED_DIR))?;
+    super::pem::create_private_dir(&dir.join(TRUSTED_DIR))?;
     let target = dir.join(TRUSTED_DIR).join(format!("{name}.pem"));
     let text: String = certs.iter().map(|c| encode("CERTIFICATE", c)).collect();
     write_file(&target, &text, false)?;
@@ -313,7 +298,7 @@ pub fn import_crl(data_dir: &Path, file: &Path) -> Result<PathBuf, TlsError> {
         .filter(|s| valid_name(s))
         .unwrap_or("imported");
     let dir = dir(data_dir);
-    private_dir(&dir.join(CRL_DIR))?;
+    super::pem::create_private_dir(&dir.join(CRL_DIR))?;
     let target = dir.join(CRL_DIR).join(format!("{name}.pem"));
     let text: String = crls.iter().map(|c| encode("X509 CRL", c)).collect();
     write_file(&target, &text, false)?;
@@ -344,7 +329,7 @@ pub fn revoke(data_dir: &Path, serial: &str) -> Result<String, TlsError> {
     let path = dir.join(REVOKED);
     let serial =
         normalize_serial(serial).ok_or_else(|| ca_error(&path, "the serial is not hex"))?;
-    private_dir(&dir)?;
+    super::pem::create_private_dir(&dir)?;
     let mut list = read_revoked(&dir)?;
     if list.insert(serial.clone()) {
         let mut lines: Vec<&String> = list.iter().collect();
@@ -414,9 +399,7 @@ fn issuer(ca_dir: &Path) -> Result<(rcgen::Certificate, KeyPair), TlsError> {
             "no built-in device CA: run `bosun ca init` first",
         ));
     }
-    let der = PrivateKeyDer::from_pem_file(&key_path)
-        .map_err(|e| super::key_read_error(key_path.clone(), e))?;
-    let key = KeyPair::try_from(&der).map_err(generate_error(&key_path))?;
+    let key = super::pem::read_key_pair(&key_path)?;
     let cert = ca_params(&key, false)
         .self_signed(&key)
         .map_err(generate_error(&key_path))?;
@@ -901,7 +884,7 @@ mod tests {
         verify(&dir(data.path()), &issued.cert_pem).unwrap();
         // The certificate carries the requester's key: it and the key form a pair.
         let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
-        let key_der = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
         rustls::sign::CertifiedKey::from_der(vec![der], key_der, &provider()).unwrap();
     }
 

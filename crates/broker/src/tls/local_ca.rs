@@ -87,7 +87,7 @@ pub(crate) fn required_names(listen: IpAddr, extra: &[String]) -> Result<Vec<Str
 /// Makes sure `dir` holds a CA and a server certificate good for `names`, creating or
 /// reissuing what is missing or no longer fits.
 pub(crate) fn ensure(dir: &Path, names: &[String]) -> Result<(), TlsError> {
-    create_private_dir(dir)?;
+    super::pem::create_private_dir(dir)?;
     let mut ca = match load_ca(dir)? {
         Some(ca) => ca,
         None => {
@@ -126,21 +126,6 @@ struct Ca {
     cert: CertificateDer<'static>,
 }
 
-/// Creates `dir` readable by the owner only (it holds private keys).
-fn create_private_dir(dir: &Path) -> Result<(), TlsError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|source| TlsError::Write {
-        path: dir.to_owned(),
-        source,
-    })
-}
-
 /// The CA from `dir`; `None` when either file is missing (a CA without its key cannot
 /// sign, and one without its certificate was never handed out). Present but unreadable
 /// files are an error: quietly replacing a CA that clients trust would lock them out.
@@ -158,19 +143,10 @@ fn load_ca(dir: &Path) -> Result<Option<Ca>, TlsError> {
             return Ok(None);
         }
     }
-    let key = read_key_pair(&key_path)?;
+    let key = super::pem::read_key_pair(&key_path)?;
     let cert = CertificateDer::from_pem_file(&cert_path)
         .map_err(|source| super::cert_read_error(cert_path.clone(), source))?;
     Ok(Some(Ca { key, cert }))
-}
-
-fn read_key_pair(path: &Path) -> Result<KeyPair, TlsError> {
-    let der = PrivateKeyDer::from_pem_file(path)
-        .map_err(|source| super::key_read_error(path.to_owned(), source))?;
-    KeyPair::try_from(&der).map_err(|source| TlsError::Generate {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// The CA's distinguished name and extensions, derived from its key alone so that the

@@ -7,6 +7,10 @@
 use std::io::Write;
 use std::path::Path;
 
+use rcgen::KeyPair;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::PrivateKeyDer;
+
 use super::TlsError;
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -71,6 +75,31 @@ pub(super) fn write_file(path: &Path, contents: &str, secret: bool) -> Result<()
         .map_err(error)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(error)
+}
+
+/// Creates `dir` readable by the owner only (it holds private keys).
+pub(super) fn create_private_dir(dir: &Path) -> Result<(), TlsError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| TlsError::Write {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// Reads a PEM private key (PKCS#8, PKCS#1 or SEC1) as a key pair that can sign.
+pub(super) fn read_key_pair(path: &Path) -> Result<KeyPair, TlsError> {
+    let der = PrivateKeyDer::from_pem_file(path)
+        .map_err(|source| super::key_read_error(path.to_owned(), source))?;
+    KeyPair::try_from(&der).map_err(|source| TlsError::Generate {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]
