@@ -77,15 +77,6 @@ fn lagged(inner: &Inner, n: u64) {
 /// One message.
 async fn handle(inner: &Arc<Inner>, t: &Telemetry, points: &mut Points) {
     Metrics::add(&inner.metrics.messages, 1);
-    let content_type = t
-        .content_type
-        .as_deref()
-        .or_else(|| property(t, "$.ct"))
-        .unwrap_or_default();
-    if capture::is_capture(content_type) {
-        return inner.capture_chunk(t);
-    }
-    let decoder = inner.decoder();
     let input = Input {
         device_id: &t.device_id,
         group: None,
@@ -94,6 +85,12 @@ async fn handle(inner: &Arc<Inner>, t: &Telemetry, points: &mut Points) {
         payload: &t.payload,
         received_ms: t.received_ms,
     };
+    if let Some((ct, _)) = input.declared_content_type() {
+        if capture::is_capture(ct) {
+            return inner.capture_chunk(&input);
+        }
+    }
+    let decoder = inner.decoder();
     let message = match decoder.decode(&input) {
         Ok(m) => m,
         Err(e) => {
@@ -226,13 +223,6 @@ fn record(inner: &Inner, message: &Message, a: &Assessment) {
     );
 }
 
-fn property<'a>(t: &'a Telemetry, name: &str) -> Option<&'a str> {
-    t.properties
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// The batch's single durable write.
 async fn write(inner: &Arc<Inner>, points: Points) {
     if points.rows.is_empty() {
@@ -266,18 +256,18 @@ async fn write(inner: &Arc<Inner>, points: Points) {
 
 impl Inner {
     /// Feeds one capture chunk; a finished capture is stored.
-    fn capture_chunk(&self, t: &Telemetry) {
-        let header = ChunkHeader::from_properties(|name| property(t, name));
+    fn capture_chunk(&self, t: &Input<'_>) {
+        let header = ChunkHeader::from_properties(|name| t.property(name));
         let progress = header.and_then(|h| {
             let mut assembler = self.assembler.lock().unwrap_or_else(|e| e.into_inner());
-            assembler.feed(&t.device_id, &h, &t.payload, crate::monotonic_ms())
+            assembler.feed(t.device_id, &h, t.payload, crate::monotonic_ms())
         });
         match progress {
             Ok(Progress::Complete(capture)) => self.store_capture(capture),
             Ok(_) => {}
             Err(e) => {
                 let letter = DeadLetter {
-                    device_id: t.device_id.to_string(),
+                    device_id: t.device_id.to_owned(),
                     received_ms: t.received_ms,
                     reason: "bad_capture_chunk".into(),
                     detail: e.to_string(),

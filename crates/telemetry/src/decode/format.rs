@@ -98,12 +98,7 @@ pub(crate) fn resolve(
     registry: &SchemaRegistry,
 ) -> Result<(Format, FormatSource), DecodeError> {
     let registered = registry.lookup(input.device_id, input.group);
-    let given = match (input.content_type, topic_property(input, "$.ct")) {
-        (Some(ct), _) if !ct.trim().is_empty() => Some((ct, FormatSource::Mqtt)),
-        (_, Some(ct)) if !ct.trim().is_empty() => Some((ct, FormatSource::Topic)),
-        _ => None,
-    };
-    if let Some((ct, source)) = given {
+    if let Some((ct, source)) = input.declared_content_type() {
         let format = Format::from_content_type(ct)
             .ok_or_else(|| DecodeError::UnknownContentType(ct.to_owned()))?;
         let format = match (format, registered) {
@@ -123,15 +118,6 @@ pub(crate) fn resolve(
     Err(DecodeError::UnknownContentType(
         "none given, no schema registered, and the payload is not JSON".into(),
     ))
-}
-
-/// The value of topic property `name`, if present.
-pub(crate) fn topic_property<'a>(input: &Input<'a>, name: &str) -> Option<&'a str> {
-    input
-        .properties
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 #[cfg(test)]

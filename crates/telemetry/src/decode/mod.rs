@@ -60,6 +60,27 @@ pub struct Input<'a> {
     pub received_ms: i64,
 }
 
+impl<'a> Input<'a> {
+    /// A value of the topic's property bag, by name (`$.ct`, `capture-id`, …).
+    pub fn property(&self, name: &str) -> Option<&'a str> {
+        self.properties
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The content type the message declares, and where: the MQTT 5 property wins over
+    /// the topic's `$.ct`; a blank one counts as none. The pipeline asks this too, to
+    /// route capture chunks before decoding.
+    pub fn declared_content_type(&self) -> Option<(&'a str, FormatSource)> {
+        match (self.content_type, self.property("$.ct")) {
+            (Some(ct), _) if !ct.trim().is_empty() => Some((ct, FormatSource::Mqtt)),
+            (_, Some(ct)) if !ct.trim().is_empty() => Some((ct, FormatSource::Topic)),
+            _ => None,
+        }
+    }
+}
+
 /// Decodes and normalizes messages; cheap to share (`&self`) across a pipeline's
 /// workers, rebuilt when schemas or limits change.
 #[derive(Debug, Clone, Default)]
@@ -94,7 +115,7 @@ impl Decoder {
             });
         }
         let (format, source) = format::resolve(input, &self.registry)?;
-        let encoding = format::topic_property(input, "$.ce");
+        let encoding = input.property("$.ce");
         if let (Format::Json, Some(ce)) = (&format, encoding) {
             if !matches!(ce.to_ascii_lowercase().as_str(), "utf-8" | "utf8") {
                 return Err(DecodeError::UnsupportedEncoding(ce.to_owned()));
