@@ -77,7 +77,8 @@ impl Histogram {
         self.count.load(Ordering::Relaxed)
     }
 
-    fn render(&self, name: &str, help: &str, out: &mut String) {
+    /// Appends the histogram in the Prometheus text format (buckets cumulative).
+    pub fn render(&self, name: &str, help: &str, out: &mut String) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         let mut cumulative = 0;
         for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
@@ -129,6 +130,16 @@ impl ReasonCounts {
             .iter()
             .find(|(r, _)| *r == reason)
             .map_or(0, |(_, n)| *n)
+    }
+
+    /// Appends the counts as the counter family `name` with the label `label`, in the
+    /// Prometheus text format; label values are escaped so the output stays valid.
+    pub fn render(&self, name: &str, help: &str, label: &str, out: &mut String) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (value, n) in self.snapshot() {
+            let value = value.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+        }
     }
 
     /// Every label with its count, sorted by label (stable output for scrapers).
@@ -240,12 +251,12 @@ impl Metrics {
             "CONNECTs refused.",
             self.connects_refused.get(),
         );
-        let _ = writeln!(out, "# HELP bosun_auth_refusals_total CONNECTs refused by authentication, by reason.\n# TYPE bosun_auth_refusals_total counter");
-        for (reason, n) in self.auth_refusals.snapshot() {
-            // Labels come from the code, but escape anyway: the format must stay valid.
-            let reason = reason.replace('\\', "\\\\").replace('"', "\\\"");
-            let _ = writeln!(out, "bosun_auth_refusals_total{{reason=\"{reason}\"}} {n}");
-        }
+        self.auth_refusals.render(
+            "bosun_auth_refusals_total",
+            "CONNECTs refused by authentication, by reason.",
+            "reason",
+            &mut out,
+        );
         let _ = writeln!(out, "# HELP bosun_acl_denied_total Requests denied by authorization, by action.\n# TYPE bosun_acl_denied_total counter");
         for (action, c) in [
             ("publish", &self.acl_denied_publish),
@@ -269,13 +280,12 @@ impl Metrics {
             "TLS handshakes that failed or timed out.",
             self.tls_handshake_failures.get(),
         );
-        let _ = writeln!(out, "# HELP bosun_tls_client_cert_refusals_total TLS handshakes refused for the client certificate, by reason.\n# TYPE bosun_tls_client_cert_refusals_total counter");
-        for (reason, n) in self.tls_client_cert_refusals.snapshot() {
-            let _ = writeln!(
-                out,
-                "bosun_tls_client_cert_refusals_total{{reason=\"{reason}\"}} {n}"
-            );
-        }
+        self.tls_client_cert_refusals.render(
+            "bosun_tls_client_cert_refusals_total",
+            "TLS handshakes refused for the client certificate, by reason.",
+            "reason",
+            &mut out,
+        );
         counter(
             &mut out,
             "bosun_service_events_dropped_total",

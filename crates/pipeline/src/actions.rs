@@ -79,7 +79,7 @@ async fn run(inner: &Inner, job: &Job) -> Result<(), String> {
             hub.send_c2d(&job.device, message)
                 .await
                 .map_err(|e| e.to_string())?;
-            inner.metrics.loop_latency(job.arrived.elapsed());
+            inner.metrics.loop_latency.observe(job.arrived.elapsed());
             Ok(())
         }
         Action::Method {

@@ -19,7 +19,6 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::actions::{self, Job};
 use crate::anomalies::AnomalyEvent;
-use crate::metrics::Metrics;
 use crate::Inner;
 
 /// Messages handled per store write, at most.
@@ -70,13 +69,13 @@ pub(crate) async fn run(inner: Arc<Inner>, mut telemetry: broadcast::Receiver<Te
 }
 
 fn lagged(inner: &Inner, n: u64) {
-    Metrics::add(&inner.metrics.lagged, n);
+    inner.metrics.lagged.add(n);
     tracing::warn!(skipped = n, "pipeline fell behind; messages skipped");
 }
 
 /// One message.
 async fn handle(inner: &Arc<Inner>, t: &Telemetry, points: &mut Points) {
-    Metrics::add(&inner.metrics.messages, 1);
+    inner.metrics.messages.inc();
     let input = Input {
         device_id: &t.device_id,
         group: None,
@@ -99,7 +98,7 @@ async fn handle(inner: &Arc<Inner>, t: &Telemetry, points: &mut Points) {
         }
     };
     if let Some(issue) = message.ts_issue {
-        inner.metrics.timestamp_replaced(issue.reason());
+        inner.metrics.timestamps.inc(issue.reason());
     }
     let tags = inner.tags.get(&inner.hub, &t.device_id).await;
     let doc = rules::message_document(message.clone(), tags.clone());
@@ -214,7 +213,7 @@ fn record(inner: &Inner, message: &Message, a: &Assessment) {
     if let Err(e) = inner.anomalies.append(&event) {
         tracing::error!(device = %event.device_id, error = %e, "cannot record anomaly event");
     }
-    Metrics::add(&inner.metrics.anomalies, 1);
+    inner.metrics.anomalies.inc();
     tracing::info!(device = %event.device_id, transition = %event.transition, score = event.score, "anomaly");
     inner.hub.raise(
         "anomaly",
@@ -245,9 +244,9 @@ async fn write(inner: &Arc<Inner>, points: Points) {
     })
     .await;
     match result {
-        Ok(Ok(())) => Metrics::add(&inner.metrics.points, n),
+        Ok(Ok(())) => inner.metrics.points.add(n),
         Ok(Err(e)) => {
-            Metrics::add(&inner.metrics.store_failures, 1);
+            inner.metrics.store_failures.inc();
             tracing::error!(points = n, error = %e, "time-series write failed");
         }
         Err(e) => tracing::error!(error = %e, "time-series write task failed"),

@@ -358,7 +358,7 @@ impl Inner {
 
     /// Keeps a message that could not be handled, with why.
     fn dead_letter(&self, letter: &DeadLetter, reason: &'static str) {
-        self.metrics.dead_letter(reason);
+        self.metrics.dead.inc(reason);
         tracing::info!(device = %letter.device_id, reason, detail = %letter.detail, "dead letter");
         let mut log = self.dead_letters.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = log.append(letter) {
@@ -381,7 +381,7 @@ impl Inner {
         };
         match self.captures.save(&info, &capture.samples) {
             Ok(()) => {
-                metrics::Metrics::add(&self.metrics.captures, 1);
+                self.metrics.captures.inc();
                 let detail = serde_json::to_value(&info).unwrap_or_default();
                 self.hub.raise("capture", &info.device_id, detail);
             }
