@@ -111,11 +111,21 @@ install_nextest
 export BOSUN_AZURE_PYTHON="$AZURE_VENV/bin/python"
 
 # The device SDK must build without `std`: its no-std-check staticlib defines its own
-# panic handler, so it fails to link if anything in the graph pulls `std` back in.
+# panic handler, so it fails to link if anything in the graph pulls `std` back in. It is
+# cross-compiled for a Cortex-M4F (a target that has no `std` at all) when rustup can
+# add that target, else built for this machine.
+DEVICE_TARGET=thumbv7em-none-eabihf
 check_device_no_std() {
-    log "checking that bosun-device builds as #![no_std]"
+    local target=()
+    if rustup target list --installed 2>/dev/null | grep -qx "$DEVICE_TARGET" ||
+        rustup target add "$DEVICE_TARGET" >/dev/null 2>&1; then
+        target=(--target "$DEVICE_TARGET")
+    else
+        log "cannot add the $DEVICE_TARGET target; checking no_std on this machine's target"
+    fi
+    log "checking that bosun-device builds as #![no_std] ${target[*]:-}"
     cargo build --quiet --release --manifest-path crates/device/no-std-check/Cargo.toml \
-        --target-dir target/no-std-check
+        --target-dir target/no-std-check ${target[@]+"${target[@]}"}
 }
 
 # The whole workspace, unless the caller picked packages with -p/--package.

@@ -19,7 +19,9 @@ use analytics::record::{read_f32_file, Windowing};
 use analytics::score::{score_record, ScoreRun};
 use device::BearingGeometry;
 
-const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/cwru");
+/// The manifest reader the device crate's CWRU test uses too.
+#[path = "../../device/tests/support/cwru.rs"]
+mod cwru;
 const WINDOW: usize = 2048;
 const HOP: usize = 512;
 
@@ -51,40 +53,30 @@ fn graded() -> Option<&'static [Graded]> {
     static GRADED: OnceLock<Option<Vec<Graded>>> = OnceLock::new();
     GRADED
         .get_or_init(|| {
-            let dir = Path::new(DATA_DIR);
-            if !dir.join("manifest.csv").is_file() {
-                println!("note: {DATA_DIR} not found; skipping the CWRU tests");
-                return None;
-            }
-            let graded = grade(dir);
+            let (dir, entries) = cwru::entries()?;
+            let graded = grade(&dir, entries);
             print_table(&graded);
             Some(graded)
         })
         .as_deref()
 }
 
-fn grade(dir: &Path) -> Vec<Graded> {
-    let text = std::fs::read_to_string(dir.join("manifest.csv")).expect("manifest.csv");
+fn grade(dir: &Path, entries: Vec<cwru::Entry>) -> Vec<Graded> {
     let normal = read_f32_file(&dir.join("normal_0hp.f32")).expect("normal record");
     let (baseline, held_out) = normal.split_at(normal.len() / 2);
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let cols: Vec<&str> = line.split(',').collect();
-            let (file, label) = (cols[0].to_owned(), cols[1].to_owned());
-            let rpm: f32 = cols[4].parse().expect("rpm");
-            let rate: f32 = cols[5].parse().expect("sample_rate_hz");
-            let input = if label == "normal" {
+    entries
+        .into_iter()
+        .map(|e| {
+            let input = if e.label == "normal" {
                 held_out.to_vec()
             } else {
-                read_f32_file(&dir.join(&file)).expect("record")
+                read_f32_file(&dir.join(&e.file)).expect("record")
             };
             let windowing = Windowing {
                 window: WINDOW,
                 hop: HOP,
-                sample_rate_hz: rate,
-                shaft_hz: rpm / 60.0,
+                sample_rate_hz: e.sample_rate_hz,
+                shaft_hz: e.rpm / 60.0,
                 bearing: BearingGeometry::SKF_6205,
             };
             let run = score_record(
@@ -95,7 +87,11 @@ fn grade(dir: &Path) -> Vec<Graded> {
                 &DiagnosisConfig::default(),
             )
             .expect("CWRU records are valid");
-            Graded { file, label, run }
+            Graded {
+                file: e.file,
+                label: e.label,
+                run,
+            }
         })
         .collect()
 }

@@ -13,7 +13,6 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::extract::{encode_path_segment, JsonBody, PathParams, QueryParams};
-use crate::operations::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::problem::Problem;
 use crate::{continuation, reply, ApiState, ControlPlane};
 
@@ -147,13 +146,7 @@ pub(crate) async fn list<H: ControlPlane>(
         group: params.get("group").map(str::to_owned),
         tag: params.get("tag").map(parse_tag).transpose()?,
     };
-    let limit = params
-        .number("limit", 1, MAX_LIMIT)?
-        .unwrap_or(DEFAULT_LIMIT);
-    let after = params
-        .get("continuation")
-        .map(continuation::decode)
-        .transpose()?;
+    let (limit, after) = params.page()?;
     let page = state.hub.list_devices(query, after, limit).await?;
     reply::json(StatusCode::OK, &opaque(page))
 }

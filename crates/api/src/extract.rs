@@ -160,6 +160,19 @@ impl QueryParams {
             ))),
         }
     }
+
+    /// A listing's page: `limit` (default and maximum from the operations table) and
+    /// where to resume, decoded from the `continuation` token of the previous page.
+    pub(crate) fn page(&self) -> Result<(usize, Option<String>), Problem> {
+        let limit = self
+            .number("limit", 1, crate::operations::MAX_LIMIT)?
+            .unwrap_or(crate::operations::DEFAULT_LIMIT);
+        let after = self
+            .get("continuation")
+            .map(crate::continuation::decode)
+            .transpose()?;
+        Ok((limit, after))
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryParams {

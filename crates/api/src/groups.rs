@@ -16,9 +16,8 @@ use serde_json::json;
 
 use crate::devices::opaque;
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::operations::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::problem::Problem;
-use crate::{continuation, reply, ApiState, ControlPlane};
+use crate::{reply, ApiState, ControlPlane};
 
 /// Body of `PUT /api/groups/{name}`.
 #[derive(Debug, Deserialize)]
@@ -87,13 +86,7 @@ pub(crate) async fn devices<H: ControlPlane>(
     PathParams(name): PathParams<String>,
     params: QueryParams,
 ) -> Result<Response, Problem> {
-    let limit = params
-        .number("limit", 1, MAX_LIMIT)?
-        .unwrap_or(DEFAULT_LIMIT);
-    let after = params
-        .get("continuation")
-        .map(continuation::decode)
-        .transpose()?;
+    let (limit, after) = params.page()?;
     let page = state
         .hub
         .group_devices(&name, after, limit)

@@ -14,6 +14,7 @@ mod codec;
 mod hub;
 mod peer;
 mod pipeline;
+mod process;
 mod report;
 mod scenario;
 mod tls;

@@ -53,6 +53,34 @@ impl Machine {
             date: first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         }
     }
+
+    /// A report's title and the lines every report opens with: when and on what it ran.
+    pub(crate) fn intro(&self, out: &mut String, title: &str) {
+        let _ = writeln!(out, "# {title}\n");
+        let _ = writeln!(out, "- Date: {}", self.date);
+        let _ = writeln!(
+            out,
+            "- Machine: {}, nproc {}, Linux {}",
+            self.cpu, self.nproc, self.kernel
+        );
+    }
+}
+
+/// A line per failed run (numbered from 1), then what each row of the tables means.
+pub(crate) fn closing<'a>(
+    out: &mut String,
+    errors: impl Iterator<Item = Option<&'a str>>,
+    definitions: &[(&str, &str)],
+) {
+    for (i, error) in errors.enumerate() {
+        if let Some(e) = error {
+            let _ = writeln!(out, "- **run {} failed**: {}", i + 1, e.replace('\n', " "));
+        }
+    }
+    let _ = writeln!(out, "\nWhat the rows measure:\n");
+    for (name, text) in definitions {
+        let _ = writeln!(out, "- **{name}**: {text}.");
+    }
 }
 
 /// First non-empty output line of a command (stdout, else stderr), or `unknown`.
@@ -120,13 +148,7 @@ pub(crate) fn render(
     outcomes: &[Outcome],
 ) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# bosun vs Mosquitto: MQTT benchmark results\n");
-    let _ = writeln!(out, "- Date: {}", machine.date);
-    let _ = writeln!(
-        out,
-        "- Machine: {}, nproc {}, Linux {}",
-        machine.cpu, machine.nproc, machine.kernel
-    );
+    machine.intro(&mut out, "bosun vs Mosquitto: MQTT benchmark results");
     let _ = writeln!(
         out,
         "- bosun: `{}`; Mosquitto: `{}`",

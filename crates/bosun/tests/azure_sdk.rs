@@ -47,21 +47,41 @@ fn free_loopback_8883() -> SocketAddr {
     panic!("no 127.0.0.N:8883 is free");
 }
 
-/// Starts the SDK device against `broker`'s TLS listener.
-fn sdk_device(broker: &Bosun, id: &str, extra: &[&str]) -> Client {
+/// `python -u tests/clients/SCRIPT --ca <broker's CA>` in the SDK's virtualenv.
+fn sdk_script(broker: &Bosun, script: &str) -> Command {
     let python = azure_python();
     assert!(
         python.exists(),
         "{} missing: run scripts/test.sh, which installs azure-iot-device",
         python.display()
     );
-    let ca = broker.data_dir().join("tls/ca.pem");
-    let host = broker.mqtts_addr().ip().to_string();
     let mut cmd = Command::new(python);
     cmd.arg("-u")
-        .arg(support::clients_dir().join("azure_device.py"))
-        .args(["--host", &host, "--ca"])
-        .arg(ca)
+        .arg(support::clients_dir().join(script))
+        .arg("--ca")
+        .arg(broker.data_dir().join("tls/ca.pem"));
+    cmd
+}
+
+/// A hub without `--dev` (devices need credentials) whose TLS listener is on
+/// 127.0.0.N:8883, the port the SDK always dials, named as the hub's host name.
+fn production_hub(envs: &[(&str, &str)]) -> Bosun {
+    let tls = free_loopback_8883();
+    let host = tls.ip().to_string();
+    let mut launch = Bosun::launch(&["--mqtts", &tls.to_string()])
+        .no_dev()
+        .env("BOSUN_HUB__HOST_NAME", &host);
+    for (key, value) in envs {
+        launch = launch.env(key, value);
+    }
+    launch.start()
+}
+
+/// Starts the SDK device against `broker`'s TLS listener.
+fn sdk_device(broker: &Bosun, id: &str, extra: &[&str]) -> Client {
+    let host = broker.mqtts_addr().ip().to_string();
+    let mut cmd = sdk_script(broker, "azure_device.py");
+    cmd.args(["--host", &host])
         .args(["--device", id, "--timeout", "60"])
         .args(extra);
     let client = Client::spawn("azure_device.py", cmd);
@@ -155,29 +175,15 @@ fn the_azure_device_sdk_works_unmodified() {
 
 /// Starts the SDK device from a connection string (its `HostName` is the TLS address).
 fn sdk_device_from(broker: &Bosun, connection_string: &str) -> Client {
-    let python = azure_python();
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/test.sh",
-        python.display()
-    );
-    let mut cmd = Command::new(python);
-    cmd.arg("-u")
-        .arg(support::clients_dir().join("azure_device.py"))
-        .arg("--ca")
-        .arg(broker.data_dir().join("tls/ca.pem"))
-        .args(["--connection-string", connection_string, "--timeout", "60"]);
+    let mut cmd = sdk_script(broker, "azure_device.py");
+    cmd.args(["--connection-string", connection_string, "--timeout", "60"]);
     Client::spawn("azure_device.py", cmd)
 }
 
 #[test]
 fn the_azure_device_sdk_authenticates_with_its_key_without_dev_mode() {
-    let tls = free_loopback_8883();
-    let host = tls.ip().to_string();
-    let broker = Bosun::launch(&["--mqtts", &tls.to_string()])
-        .no_dev()
-        .env("BOSUN_HUB__HOST_NAME", &host)
-        .start();
+    let broker = production_hub(&[]);
+    let host = broker.mqtts_addr().ip().to_string();
     let body = json!({"deviceId": "sdk-sas", "authKind": "sas", "desired": {"mode": "idle"}});
     let r = broker.api("POST", "/api/devices", Some(&body), &[]);
     assert_eq!(r.status, 201, "{}", r.body);
@@ -229,17 +235,8 @@ fn the_azure_device_sdk_authenticates_with_its_key_without_dev_mode() {
 /// Runs `tests/clients/azure_provision.py` (the SDK's ProvisioningDeviceClient, then
 /// IoTHubDeviceClient with the same key) to completion.
 fn sdk_provision(broker: &Bosun, registration_id: &str, extra: &[&str]) -> Client {
-    let python = azure_python();
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/test.sh",
-        python.display()
-    );
-    let mut cmd = Command::new(python);
-    cmd.arg("-u")
-        .arg(support::clients_dir().join("azure_provision.py"))
-        .args(["--host", &broker.mqtts_addr().ip().to_string(), "--ca"])
-        .arg(broker.data_dir().join("tls/ca.pem"))
+    let mut cmd = sdk_script(broker, "azure_provision.py");
+    cmd.args(["--host", &broker.mqtts_addr().ip().to_string()])
         .args(["--id-scope", "0ne0000b05"])
         .args(["--registration-id", registration_id, "--timeout", "60"])
         .args(extra);
@@ -248,13 +245,8 @@ fn sdk_provision(broker: &Bosun, registration_id: &str, extra: &[&str]) -> Clien
 
 #[test]
 fn the_azure_provisioning_sdk_registers_through_enrollments() {
-    let tls = free_loopback_8883();
-    let host = tls.ip().to_string();
-    let broker = Bosun::launch(&["--mqtts", &tls.to_string()])
-        .no_dev()
-        .env("BOSUN_HUB__HOST_NAME", &host)
-        .env("BOSUN_HUB__ID_SCOPE", "0ne0000b05")
-        .start();
+    let broker = production_hub(&[("BOSUN_HUB__ID_SCOPE", "0ne0000b05")]);
+    let host = broker.mqtts_addr().ip().to_string();
     let body = json!({
         "initialTwin": {"tags": {"site": "plant-7"}, "desired": {"mode": "idle"}},
         "deviceGroup": "line-1",
@@ -388,13 +380,8 @@ fn device_cert(broker: &Bosun, id: &str, dir: &std::path::Path) -> (Vec<String>,
 
 #[test]
 fn the_azure_provisioning_sdk_registers_with_x509_certificates() {
-    let tls = free_loopback_8883();
-    let host = tls.ip().to_string();
-    let broker = Bosun::launch(&["--mqtts", &tls.to_string()])
-        .no_dev()
-        .env("BOSUN_HUB__HOST_NAME", &host)
-        .env("BOSUN_HUB__ID_SCOPE", "0ne0000b05")
-        .start();
+    let broker = production_hub(&[("BOSUN_HUB__ID_SCOPE", "0ne0000b05")]);
+    let host = broker.mqtts_addr().ip().to_string();
     ca(&broker, &["init"]);
     let loaded = wait_until(Duration::from_secs(10), || {
         broker.stderr().contains("TLS certificate loaded")

@@ -209,18 +209,19 @@ fn a_token_expiring_while_connected_ends_the_connection() {
     assert!((0.5..=4.0).contains(&after), "closed after {after} s");
 }
 
+/// A new API token with `role`, which a service also uses as its MQTT password.
+fn api_token(hub: &Bosun, role: &str) -> String {
+    let r = hub.api("POST", "/api/tokens", Some(&json!({ "role": role })), &[]);
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn a_device_cannot_reach_another_devices_traffic() {
     let hub = hub();
     let key_a = sas_device(&hub, "A");
     let key_b = sas_device(&hub, "B");
-    let reader = hub.api(
-        "POST",
-        "/api/tokens",
-        Some(&json!({"role": "read-only"})),
-        &[],
-    );
-    let reader = reader.json()["token"].as_str().unwrap().to_owned();
+    let reader = api_token(&hub, "read-only");
 
     // An application watching all telemetry.
     let watcher = device(
@@ -394,13 +395,7 @@ fn ten_denials_end_the_connection() {
 #[test]
 fn a_read_only_service_subscribes_to_events_but_cannot_publish() {
     let hub = hub();
-    let reader = hub.api(
-        "POST",
-        "/api/tokens",
-        Some(&json!({"role": "read-only"})),
-        &[],
-    );
-    let reader = reader.json()["token"].as_str().unwrap().to_owned();
+    let reader = api_token(&hub, "read-only");
     let svc = device(
         &hub,
         &[

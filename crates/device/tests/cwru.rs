@@ -14,7 +14,11 @@ use std::sync::OnceLock;
 
 use device::{AxisFeatures, BearingGeometry, Config, Pipeline};
 
-const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/cwru");
+mod support {
+    pub(crate) mod cwru;
+}
+use support::cwru;
+
 const N: usize = 4096;
 
 /// One manifest row and the features of each of its windows.
@@ -61,34 +65,23 @@ fn records() -> Option<&'static [Record]> {
     static RECORDS: OnceLock<Option<Vec<Record>>> = OnceLock::new();
     RECORDS
         .get_or_init(|| {
-            let dir = Path::new(DATA_DIR);
-            if !dir.join("manifest.csv").is_file() {
-                println!("note: {DATA_DIR} not found; skipping the CWRU tests (they need ../shared next to the repository)");
-                return None;
-            }
-            let records = load(dir);
+            let (dir, entries) = cwru::entries()?;
+            let records = load(&dir, entries);
             print_table(&records);
             Some(records)
         })
         .as_deref()
 }
 
-fn load(dir: &Path) -> Vec<Record> {
-    let text = std::fs::read_to_string(dir.join("manifest.csv")).expect("manifest.csv is readable");
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            // The columns used come before the quoted `source_file`, so a plain split works.
-            let cols: Vec<&str> = line.split(',').collect();
-            let (file, label) = (cols[0].to_owned(), cols[1].to_owned());
-            let rpm: f32 = cols[4].parse().expect("rpm");
-            let rate: f32 = cols[5].parse().expect("sample_rate_hz");
-            let windows = analyse(&dir.join(&file), rate, rpm / 60.0);
+fn load(dir: &Path, entries: Vec<cwru::Entry>) -> Vec<Record> {
+    entries
+        .into_iter()
+        .map(|e| {
+            let windows = analyse(&dir.join(&e.file), e.sample_rate_hz, e.rpm / 60.0);
             Record {
-                file,
-                label,
-                rpm,
+                file: e.file,
+                label: e.label,
+                rpm: e.rpm,
                 windows,
             }
         })

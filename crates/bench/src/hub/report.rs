@@ -36,15 +36,10 @@ pub(crate) fn render(
     let mut out = String::new();
     header(&mut out, machine, command, settings, runs);
     table(&mut out, runs);
-    for (i, run) in runs.iter().enumerate() {
-        if let Err(e) = &run.result {
-            let _ = writeln!(out, "- **run {} failed**: {}", i + 1, e.replace('\n', " "));
-        }
-    }
-    let _ = writeln!(out, "\nWhat the rows measure:\n");
-    for (name, text) in DEFINITIONS {
-        let _ = writeln!(out, "- **{name}**: {text}.");
-    }
+    let errors = runs
+        .iter()
+        .map(|r| r.result.as_ref().err().map(String::as_str));
+    crate::report::closing(&mut out, errors, DEFINITIONS);
     out
 }
 
@@ -57,13 +52,7 @@ fn header(
     runs: &[RunOutcome],
 ) {
     let durations: Vec<String> = runs.iter().map(|r| format!("{:.0} s", r.seconds)).collect();
-    let _ = writeln!(out, "# bosun control plane: benchmark results\n");
-    let _ = writeln!(out, "- Date: {}", machine.date);
-    let _ = writeln!(
-        out,
-        "- Machine: {}, nproc {}, Linux {}",
-        machine.cpu, machine.nproc, machine.kernel
-    );
+    machine.intro(out, "bosun control plane: benchmark results");
     let _ = writeln!(out, "- bosun: `{}`, `serve --dev` with its default configuration, a fresh process and data directory per run", machine.bosun);
     let _ = writeln!(out, "- Command: `{command}`");
     let _ = writeln!(

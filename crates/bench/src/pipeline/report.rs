@@ -41,16 +41,11 @@ pub(super) fn render(
         })
         .collect();
     table(&mut out, &outcomes);
-    for (i, run) in runs.iter().enumerate() {
-        if let Err(e) = &run.result {
-            let _ = writeln!(out, "- **run {} failed**: {}", i + 1, e.replace('\n', " "));
-        }
-    }
     histograms(&mut out, runs);
-    let _ = writeln!(out, "\nWhat the rows measure:\n");
-    for (name, text) in DEFINITIONS {
-        let _ = writeln!(out, "- **{name}**: {text}.");
-    }
+    let errors = runs
+        .iter()
+        .map(|r| r.result.as_ref().err().map(String::as_str));
+    crate::report::closing(&mut out, errors, DEFINITIONS);
     out
 }
 
@@ -64,13 +59,7 @@ fn header(
     loads: (&str, &str),
 ) {
     let durations: Vec<String> = runs.iter().map(|r| format!("{:.0} s", r.seconds)).collect();
-    let _ = writeln!(out, "# bosun data pipeline: benchmark results\n");
-    let _ = writeln!(out, "- Date: {}", machine.date);
-    let _ = writeln!(
-        out,
-        "- Machine: {}, nproc {}, Linux {}",
-        machine.cpu, machine.nproc, machine.kernel
-    );
+    machine.intro(out, "bosun data pipeline: benchmark results");
     let _ = writeln!(out, "- bosun: `{}`, `serve --dev` with its default configuration (default anomaly rules and model), a fresh process and data directory per measurement", machine.bosun);
     let _ = writeln!(out, "- Command: `{command}`");
     let _ = writeln!(

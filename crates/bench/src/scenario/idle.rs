@@ -190,7 +190,7 @@ pub(crate) async fn run(broker: &mut Broker, settings: &Settings) -> Result<Vec<
             "%",
             Better::Lower,
             super::percent(
-                idle_ticks as f64 / crate::peer::clock_ticks()? as f64,
+                idle_ticks as f64 / crate::process::clock_ticks() as f64,
                 elapsed.as_secs_f64() * cpus() as f64,
             ),
         ),

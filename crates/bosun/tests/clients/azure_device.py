@@ -20,18 +20,11 @@ Exits 0 after --exit-after-c2d messages (if set), 3 at --timeout, 4 if it cannot
 import argparse
 import json
 import os
-import sys
 import threading
 
+from azure_common import emit, exit_at, read_ca
 from azure.iot.device import IoTHubDeviceClient, Message, MethodResponse
 
-_lock = threading.Lock()
-
-
-def emit(event, **fields):
-    with _lock:
-        sys.stdout.write(json.dumps({"event": event, **fields}, sort_keys=True, default=str) + "\n")
-        sys.stdout.flush()
 
 
 def main():
@@ -49,16 +42,8 @@ def main():
     p.add_argument("--timeout", type=float, default=60)
     args = p.parse_args()
 
-    def deadline():
-        emit("timeout", after_s=args.timeout)
-        os._exit(3)
-
-    timer = threading.Timer(args.timeout, deadline)
-    timer.daemon = True
-    timer.start()
-
-    with open(args.ca) as f:
-        ca = f.read()
+    exit_at(args.timeout)
+    ca = read_ca(args.ca)
     cs = args.connection_string
     if cs is None:
         if args.host is None or args.device is None:

@@ -20,17 +20,11 @@ import argparse
 import base64
 import hashlib
 import hmac
-import json
 import os
-import sys
-import threading
 
+from azure_common import emit, exit_at, read_ca
 from azure.iot.device import IoTHubDeviceClient, Message, ProvisioningDeviceClient, X509
 
-
-def emit(event, **fields):
-    sys.stdout.write(json.dumps({"event": event, **fields}, sort_keys=True, default=str) + "\n")
-    sys.stdout.flush()
 
 
 def derive_device_key(group_key, registration_id):
@@ -54,16 +48,8 @@ def main():
     p.add_argument("--timeout", type=float, default=60)
     args = p.parse_args()
 
-    def deadline():
-        emit("timeout", after_s=args.timeout)
-        os._exit(3)
-
-    timer = threading.Timer(args.timeout, deadline)
-    timer.daemon = True
-    timer.start()
-
-    with open(args.ca) as f:
-        ca = f.read()
+    exit_at(args.timeout)
+    ca = read_ca(args.ca)
     x509 = None
     key = None
     if args.cert_file:

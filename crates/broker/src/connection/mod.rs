@@ -437,22 +437,36 @@ impl<T: Transport> Connection<T> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    /// Idle connections must stay cheap (the budget is 2 KiB of broker memory each):
-    /// this fails if someone inlines a large future or buffer into every connection.
-    #[tokio::test]
-    async fn idle_connection_state_stays_small() {
+    use std::sync::Arc;
+
+    /// An accepted server-side socket (with its client end kept open) and a `Shared`
+    /// whose router nobody reads: enough to build a connection task and measure it.
+    async fn accepted() -> (
+        tokio::net::TcpStream,
+        tokio::net::TcpStream,
+        std::net::SocketAddr,
+        Arc<super::Shared>,
+    ) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
         let (stream, peer) = listener.accept().await.unwrap();
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        let shared = std::sync::Arc::new(super::Shared {
+        let shared = Arc::new(super::Shared {
             config: Default::default(),
             metrics: Default::default(),
             router: tx,
             next_conn: Default::default(),
         });
+        (stream, client, peer, shared)
+    }
+
+    /// Idle connections must stay cheap (the budget is 2 KiB of broker memory each):
+    /// this fails if someone inlines a large future or buffer into every connection.
+    #[tokio::test]
+    async fn idle_connection_state_stays_small() {
+        let (stream, _client, peer, shared) = accepted().await;
         let task = super::serve(stream, peer, shared);
         assert!(
             std::mem::size_of_val(&task) <= 256,
@@ -468,19 +482,8 @@ mod tests {
     async fn tls_connection_task_stays_small() {
         let dir = tempfile::tempdir().unwrap();
         let tls = crate::tls::TlsState::open(&Default::default(), dir.path()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (stream, peer) = listener.accept().await.unwrap();
-        let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        let shared = std::sync::Arc::new(super::Shared {
-            config: Default::default(),
-            metrics: Default::default(),
-            router: tx,
-            next_conn: Default::default(),
-        });
-        let task = super::serve_tls(stream, peer, shared, std::sync::Arc::new(tls));
+        let (stream, _client, peer, shared) = accepted().await;
+        let task = super::serve_tls(stream, peer, shared, Arc::new(tls));
         assert!(
             std::mem::size_of_val(&task) <= 352,
             "TLS connection task is {} bytes",

@@ -34,14 +34,7 @@ pub fn encode(features: &Features, buf: &mut [u8]) -> Result<usize, EncodeError>
 /// Encodes `features` into a new vector.
 #[cfg(feature = "alloc")]
 pub fn to_vec(features: &Features) -> alloc::vec::Vec<u8> {
-    let mut out = alloc::vec![0; len(features)];
-    // The vector has exactly the length `encode` asks for, so this cannot fail; an
-    // empty vector is returned if it ever did rather than a panic.
-    match encode(features, &mut out) {
-        Ok(n) => out.truncate(n),
-        Err(_) => out.clear(),
-    }
-    out
+    super::to_sized_vec(len(features), |out| encode(features, out))
 }
 
 /// Decodes one record that must span all of `bytes`.

@@ -26,6 +26,22 @@ impl fmt::Display for EncodeError {
 
 impl core::error::Error for EncodeError {}
 
+/// A vector of exactly `len` bytes filled by `encode`. The length comes from the
+/// encoder's own `len`, so `encode` cannot run out of room; should it fail anyway, an
+/// empty vector stands in for a panic.
+#[cfg(feature = "alloc")]
+fn to_sized_vec(
+    len: usize,
+    encode: impl FnOnce(&mut [u8]) -> Result<usize, EncodeError>,
+) -> alloc::vec::Vec<u8> {
+    let mut out = alloc::vec![0; len];
+    match encode(&mut out) {
+        Ok(n) => out.truncate(n),
+        Err(_) => out.clear(),
+    }
+    out
+}
+
 /// Why a payload could not be decoded into a [`crate::Features`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

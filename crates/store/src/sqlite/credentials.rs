@@ -44,22 +44,9 @@ impl CredentialStore for SqliteStore {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::model::{ConnectionState, Device, DeviceStatus};
+    use crate::sqlite::registry::tests::device;
     use crate::traits::Registry;
 
-    fn device(id: &str) -> Device {
-        Device {
-            id: id.into(),
-            status: DeviceStatus::Enabled,
-            auth_kind: "sas".into(),
-            group: None,
-            created_ms: 1,
-            last_activity_ms: None,
-            connection: ConnectionState::Disconnected,
-            connection_reason: None,
-            connection_changed_ms: None,
-        }
-    }
 
     fn keys(p: &str, s: &str) -> SymmetricKeys {
         SymmetricKeys {

@@ -189,22 +189,9 @@ fn sql_limit(limit: usize) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ConnectionState, Device, DeviceStatus};
+    use crate::sqlite::registry::tests::device;
     use crate::traits::{Registry, TwinStore};
 
-    fn device(id: &str) -> Device {
-        Device {
-            id: id.into(),
-            status: DeviceStatus::Enabled,
-            auth_kind: "sas".into(),
-            group: None,
-            created_ms: 1,
-            last_activity_ms: None,
-            connection: ConnectionState::Disconnected,
-            connection_reason: None,
-            connection_changed_ms: None,
-        }
-    }
 
     #[test]
     fn store_is_send_and_sync() {

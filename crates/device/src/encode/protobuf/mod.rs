@@ -59,13 +59,7 @@ pub fn encode(features: &Features, buf: &mut [u8]) -> Result<usize, EncodeError>
 /// Encodes `features` into a new vector.
 #[cfg(feature = "alloc")]
 pub fn to_vec(features: &Features) -> alloc::vec::Vec<u8> {
-    let mut out = alloc::vec![0; len(features)];
-    // Sized by `len`, so this cannot fail; an empty vector stands in for a panic.
-    match encode(features, &mut out) {
-        Ok(n) => out.truncate(n),
-        Err(_) => out.clear(),
-    }
-    out
+    super::to_sized_vec(len(features), |out| encode(features, out))
 }
 
 /// Decodes one `Features` message spanning all of `bytes`.
