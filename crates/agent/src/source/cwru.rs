@@ -5,10 +5,15 @@
 //! is 1; the feature messages then hold one axis, as the hub expects for CWRU data.
 //! The shaft speed is not in the file: `rpm=` gives it (default 1797 rpm, the 0 HP
 //! records; the 2 HP ones run near 1750).
+//!
+//! `fault=FILE,onset=T` plays a second record from device time `T` on: a healthy
+//! record first (the anomaly model's warm-up), then a fault record, which is how the
+//! end-to-end test drives the whole reference scenario with real bearing data.
 
 use std::path::Path;
+use std::time::Duration;
 
-use super::{options, parse_number, Frame, Source};
+use super::{options, parse_duration, parse_number, Frame, Source};
 use crate::Error;
 
 /// Sampling rate of the CWRU drive-end records used here.
@@ -25,6 +30,8 @@ pub struct CwruReplay {
     position: usize,
     /// Shaft speed, Hz.
     shaft_hz: f32,
+    /// The record to switch to, and from when (device time); taken at the switch.
+    fault: Option<(Vec<f32>, Duration)>,
 }
 
 impl CwruReplay {
@@ -50,7 +57,16 @@ impl CwruReplay {
             samples,
             position: 0,
             shaft_hz: rpm / 60.0,
+            fault: None,
         })
+    }
+
+    /// Plays `fault` (samples, checked like the first record's) from device time
+    /// `onset` on, in place of the record given at start.
+    pub fn then_play(mut self, fault: Vec<f32>, onset: Duration) -> Result<CwruReplay, Error> {
+        let checked = CwruReplay::from_samples(fault, 0.0)?;
+        self.fault = Some((checked.samples, onset));
+        Ok(self)
     }
 
     /// Parses `FILE[,rpm=R]` and opens the file.
@@ -60,14 +76,24 @@ impl CwruReplay {
         if path.is_empty() {
             return Err(Error::Config("cwru: needs a file (cwru:FILE)".into()));
         }
-        let mut rpm = DEFAULT_RPM;
+        let (mut rpm, mut fault, mut onset) = (DEFAULT_RPM, None, Duration::ZERO);
         for (name, value) in options(parts.next().unwrap_or_default()) {
             match name {
                 "rpm" => rpm = parse_number("rpm", value)?,
+                "fault" => fault = Some(Path::new(value)),
+                "onset" => onset = parse_duration(value)?,
                 other => return Err(Error::Config(format!("cwru: unknown option {other:?}"))),
             }
         }
-        CwruReplay::open(Path::new(path), rpm)
+        let replay = CwruReplay::open(Path::new(path), rpm)?;
+        match fault {
+            Some(file) => {
+                let samples = device::raw::read_f32_le(file)
+                    .map_err(|e| Error::Source(format!("{}: {e}", file.display())))?;
+                replay.then_play(samples, onset)
+            }
+            None => Ok(replay),
+        }
     }
 }
 
@@ -82,6 +108,19 @@ impl Source for CwruReplay {
 
     fn shaft_hz(&self) -> f32 {
         self.shaft_hz
+    }
+
+    fn start_burst(&mut self, device_time: Duration) {
+        if self
+            .fault
+            .as_ref()
+            .is_some_and(|(_, at)| device_time >= *at)
+        {
+            if let Some((samples, _)) = self.fault.take() {
+                self.samples = samples;
+                self.position = 0;
+            }
+        }
     }
 
     fn fill(&mut self, frames: &mut [Frame]) -> Result<(), Error> {
@@ -114,6 +153,27 @@ mod tests {
         assert_eq!(replay.shaft_hz(), 30.0);
         assert!(CwruReplay::from_samples(vec![], 1800.0).is_err());
         assert!(CwruReplay::from_samples(vec![f32::NAN], 1800.0).is_err());
+    }
+
+    #[test]
+    fn switches_to_the_fault_record_at_onset() {
+        let replay = CwruReplay::from_samples(vec![1.0, 2.0], 1800.0).expect("replay");
+        let mut replay = replay
+            .then_play(vec![7.0, 8.0, 9.0], Duration::from_secs(30))
+            .expect("fault");
+        let mut frames = [[0.0; 3]; 3];
+        replay.start_burst(Duration::from_secs(29));
+        replay.fill(&mut frames).expect("fill");
+        assert_eq!(frames.map(|f| f[0]), [1.0, 2.0, 1.0]);
+        replay.start_burst(Duration::from_secs(30));
+        replay.fill(&mut frames).expect("fill");
+        assert_eq!(frames.map(|f| f[0]), [7.0, 8.0, 9.0]);
+        replay.start_burst(Duration::from_secs(31));
+        replay.fill(&mut frames).expect("fill");
+        assert_eq!(frames.map(|f| f[0]), [7.0, 8.0, 9.0]);
+        let bad = CwruReplay::from_samples(vec![1.0], 1800.0).expect("replay");
+        assert!(bad.then_play(vec![], Duration::ZERO).is_err());
+        assert!(CwruReplay::open_spec("x.f32,onset=soon").is_err());
     }
 
     /// The shared CWRU copy, if this checkout has it (`../shared/data/cwru`).
