@@ -45,6 +45,17 @@ pub enum Effect {
         /// What was asked.
         request: CaptureRequest,
     },
+    /// The desired `firmware` property: the whole value (`full`, from a twin GET) or a
+    /// merge patch of it (from a desired-properties patch).
+    Firmware {
+        /// The value (`null` when the twin has none).
+        value: Value,
+        /// Whether it replaces the last one rather than patching it.
+        full: bool,
+    },
+    /// The twin GET of this connection was answered: the device is connected and its
+    /// twin works (a new image's health check).
+    TwinSynced,
 }
 
 /// What a QoS 1 packet id on the wire carries.
@@ -219,7 +230,7 @@ impl Core {
         match topics::parse_incoming(&self.device_id, topic) {
             Incoming::TwinResponse { status, rid } => self.on_twin_response(status, &rid, payload),
             Incoming::DesiredPatch => match serde_json::from_slice::<Value>(payload) {
-                Ok(patch) => self.apply_desired(&patch),
+                Ok(patch) => self.apply_desired(&patch, false),
                 Err(_) => {
                     tracing::warn!("desired patch is not JSON; ignored");
                     (Vec::new(), Vec::new())
@@ -245,7 +256,11 @@ impl Core {
         }
         self.pending_get = None;
         match serde_json::from_slice::<Value>(payload) {
-            Ok(twin) if status == 200 => self.apply_desired(&twin["desired"]),
+            Ok(twin) if status == 200 => {
+                let (packets, mut effects) = self.apply_desired(&twin["desired"], true);
+                effects.push(Effect::TwinSynced);
+                (packets, effects)
+            }
             _ => {
                 tracing::warn!(status, "twin GET failed; keeping the current settings");
                 (Vec::new(), Vec::new())
@@ -254,16 +269,30 @@ impl Core {
     }
 
     /// Applies desired properties; reports and tells the runtime when something changed.
-    fn apply_desired(&mut self, desired: &Value) -> (Vec<Packet>, Vec<Effect>) {
+    /// `full`: the whole desired document (a twin GET), not a patch.
+    fn apply_desired(&mut self, desired: &Value, full: bool) -> (Vec<Packet>, Vec<Effect>) {
         let applied = self.settings.apply_desired(desired, &self.defaults);
         if !applied.refused.is_empty() {
             tracing::warn!(refused = ?applied.refused, "desired properties refused");
         }
+        let mut effects = Vec::new();
+        if full || desired.get("firmware").is_some() {
+            let value = desired.get("firmware").cloned().unwrap_or(Value::Null);
+            effects.push(Effect::Firmware { value, full });
+        }
         if !applied.changed {
-            return (Vec::new(), Vec::new());
+            return (Vec::new(), effects);
         }
         tracing::info!(settings = ?self.settings, "settings changed by the twin");
-        (vec![self.report()], vec![Effect::Settings(self.settings)])
+        effects.insert(0, Effect::Settings(self.settings));
+        (vec![self.report()], effects)
+    }
+
+    /// The reported-properties PATCH of the `firmware` property alone (update progress).
+    pub fn report_firmware(&mut self, firmware: Value) -> Packet {
+        let rid = self.next_rid();
+        let body = json!({ "firmware": firmware }).to_string();
+        control(topics::twin_report(rid), body.into())
     }
 
     fn on_c2d(&mut self, properties: &[(String, String)], payload: &[u8]) -> Vec<Effect> {
@@ -392,7 +421,11 @@ mod tests {
         let twin = br#"{"desired":{"interval_s":5,"mode":"alarm","$version":2},"reported":{}}"#;
         let (packets, effects) = core.on_publish("$iothub/twin/res/200/?$rid=1&$version=2", twin);
         assert_eq!(packets.len(), 1);
-        assert!(matches!(&effects[..], [Effect::Settings(s)] if s.mode == Mode::Alarm));
+        assert!(matches!(
+            &effects[..],
+            [Effect::Settings(s), Effect::Firmware { value: Value::Null, full: true }, Effect::TwinSynced]
+                if s.mode == Mode::Alarm
+        ));
         // A stale answer does nothing.
         let (packets, effects) = core.on_publish("$iothub/twin/res/200/?$rid=1", twin);
         assert!(packets.is_empty() && effects.is_empty());
@@ -401,6 +434,14 @@ mod tests {
             br#"{"window":2048,"$version":3}"#,
         );
         assert!(matches!(&effects[..], [Effect::Settings(s)] if s.window == 2048));
+        let (_, effects) = core.on_publish(
+            "$iothub/twin/PATCH/properties/desired/?$version=4",
+            br#"{"firmware":{"rollBack":true},"$version":4}"#,
+        );
+        assert!(matches!(
+            &effects[..],
+            [Effect::Firmware { full: false, .. }]
+        ));
     }
 
     #[test]

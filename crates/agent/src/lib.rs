@@ -21,6 +21,7 @@
 //! - [`identity`]: SAS tokens, group-key derivation, user names.
 //! - [`dps`]: the provisioning exchange (pure state machine plus its driver).
 //! - [`source`]: the [`Source`] trait, CWRU replay, the synthetic motor.
+//! - [`ota`](mod@ota): signed updates into A/B slots, health confirmation, rollback.
 //! - [`link`]: one MQTT connection over TCP/TLS (tokio).
 //! - [`run`](mod@run): the runtime loop that ties them together ([`run()`],
 //!   [`run_blocking`]).
@@ -39,6 +40,7 @@ pub mod features;
 pub mod identity;
 pub mod link;
 pub mod options;
+pub mod ota;
 pub mod run;
 pub mod settings;
 pub mod source;

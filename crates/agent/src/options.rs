@@ -47,6 +47,11 @@ pub struct Options {
     pub keep_alive: u16,
     /// Counters the agent updates as it runs; clone the `Arc` before `run` to read them.
     pub stats: Arc<Stats>,
+    /// Local address to connect from (`None`: the system's choice); the fleet
+    /// simulator spreads devices over 127.0.0.x so one hub port can serve more of them.
+    pub source_address: Option<std::net::IpAddr>,
+    /// Over-the-air updates (pinned key, slots, health deadline); `None`: off.
+    pub ota: Option<crate::ota::OtaOptions>,
 }
 
 impl Options {
@@ -68,6 +73,8 @@ impl Options {
             firmware: env!("CARGO_PKG_VERSION").to_owned(),
             keep_alive: KEEP_ALIVE_S,
             stats: Arc::default(),
+            source_address: None,
+            ota: None,
         }
     }
 

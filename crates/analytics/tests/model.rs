@@ -181,3 +181,47 @@ fn bad_settings_are_sanitised() {
     assert!(c.warmup >= 2 && c.enter == 6.0 && c.exit <= c.enter && c.enter_count == 1);
     assert!(c.top_k == 1 && c.min_sigma > 0.0 && c.scale > 0.0 && c.adapt <= 1.0);
 }
+
+/// A model shared by a group of identical machines: one device's fault raises only its
+/// own alarm, a device joining after the group's warm-up is scored from its first
+/// message, and the saved form of a per-device model still holds its alarm.
+#[test]
+fn a_shared_model_keeps_one_alarm_per_device() {
+    use analytics::anomaly::Alarm;
+    let mut shared = Model::new(ModelConfig::default());
+    let mut noise = Noise(11);
+    let (mut a, mut b) = (Alarm::default(), Alarm::default());
+    let warmup = shared.config().warmup;
+    for i in 0..warmup {
+        let alarm = if i % 2 == 0 { &mut a } else { &mut b };
+        let got = shared.observe_for(alarm, &healthy(&mut noise));
+        assert_eq!(got.state, State::WarmingUp, "message {i}");
+    }
+    // A newcomer is scored at once: the group's baseline is its baseline.
+    let mut c = Alarm::default();
+    let got = shared.observe_for(&mut c, &healthy(&mut noise));
+    assert_eq!((got.state, got.scored), (State::Normal, 4), "{got:?}");
+    // Device a develops a fault: a enters, b stays normal on the same model.
+    let mut entered = false;
+    for _ in 0..4 {
+        entered |= shared
+            .observe_for(&mut a, &faulty(&mut noise, 100.0))
+            .transition
+            == Transition::Entered;
+        let got = shared.observe_for(&mut b, &healthy(&mut noise));
+        assert_eq!(got.state, State::Normal, "{got:?}");
+    }
+    assert!(entered);
+    assert_eq!((a.state(), b.state()), (State::Anomalous, State::Normal));
+
+    // A per-device model's alarm survives a save and load in its old JSON shape.
+    let (mut own, mut noise) = warmed(ModelConfig::default());
+    for _ in 0..3 {
+        own.observe(&faulty(&mut noise, 100.0));
+    }
+    assert_eq!(own.state(), State::Anomalous);
+    let json = serde_json::to_value(&own).expect("json");
+    assert_eq!(json["state"], "anomalous", "{json}");
+    let back: Model = serde_json::from_value(json).expect("back");
+    assert_eq!(back, own);
+}

@@ -82,6 +82,9 @@ pub(crate) enum Access {
     Public,
     /// A token with at least this role.
     Role(Role),
+    /// A token with at least this role, or a presigned URL (a `sig` query parameter)
+    /// that the handler verifies: firmware downloads by devices, which have no token.
+    RoleOrPresigned(Role),
 }
 
 /// What [`guard`] checks for one operation; built from its table row.
@@ -114,9 +117,17 @@ impl Gate {
     }
 
     /// The caller's role, or the problem to answer with.
-    fn check_access(&self, headers: &HeaderMap) -> Result<(), Problem> {
-        let Access::Role(needed) = self.access else {
-            return Ok(());
+    fn check_access(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), Problem> {
+        let needed = match self.access {
+            Access::Public => return Ok(()),
+            Access::Role(role) => role,
+            Access::RoleOrPresigned(role) => {
+                let presigned = QueryParams::parse(query).is_ok_and(|q| q.get("sig").is_some());
+                if presigned {
+                    return Ok(());
+                }
+                role
+            }
         };
         let role = match bearer_token(headers) {
             Bearer::Missing => {
@@ -176,7 +187,7 @@ impl Gate {
 /// Middleware in front of every operation: authentication, role, query parameters.
 pub(crate) async fn guard(State(gate): State<Gate>, request: Request, next: Next) -> Response {
     if let Err(problem) = gate
-        .check_access(request.headers())
+        .check_access(request.headers(), request.uri().query())
         .and_then(|()| gate.check_query(request.uri().query()))
     {
         return problem.into_response();
@@ -276,7 +287,7 @@ mod tests {
             let method = op.verb.name();
             let body = op.request.map(|_| json!({}));
             let anonymous = c.send_raw(method, &path, None, body.as_ref()).await;
-            let Access::Role(needed) = op.access else {
+            let (Access::Role(needed) | Access::RoleOrPresigned(needed)) = op.access else {
                 assert_eq!(anonymous.status, 200, "{} is public", op.id);
                 continue;
             };

@@ -66,7 +66,7 @@ use hub::base64;
 
 pub use auth::Role;
 pub use control::ControlPlane;
-pub use firmware::rollout_driver;
+pub use firmware::{rollout_driver, DownloadLimit};
 pub use tokens::{TokenError, Tokens, ADMIN_TOKEN_FILE, TOKENS_FILE};
 
 /// What every handler needs: the control plane and the tokens that may call it.
@@ -85,6 +85,9 @@ pub struct ApiState<H = hub::service::Hub> {
     /// The firmware store behind `/api/firmware` and `/api/rollouts`; without it those
     /// answer 503.
     pub firmware: Option<ota::FirmwareStore>,
+    /// One rate limit shared by every firmware image download (bytes per second);
+    /// `None`: unlimited.
+    pub download_limit: Option<Arc<DownloadLimit>>,
 }
 
 /// The REST API, every route under `/api`, ready to `.merge()` into the HTTP server.

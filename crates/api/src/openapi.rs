@@ -90,7 +90,7 @@ fn operation<H>(op: &Operation<H>, components: &Map<String, Value>) -> Value {
             out["security"] = json!([]);
             out["x-bosun-role"] = json!("none");
         }
-        Access::Role(role) => out["x-bosun-role"] = json!(role),
+        Access::Role(role) | Access::RoleOrPresigned(role) => out["x-bosun-role"] = json!(role),
     }
     if !op.params.is_empty() {
         out["parameters"] = op.params.iter().map(parameter).collect();
@@ -153,7 +153,7 @@ fn responses<H>(op: &Operation<H>) -> Value {
     out.insert(op.status.to_string(), success);
     let auth: &[u16] = match op.access {
         Access::Public => &[],
-        Access::Role(_) => &AUTH_ERRORS,
+        Access::Role(_) | Access::RoleOrPresigned(_) => &AUTH_ERRORS,
     };
     let mut errors: Vec<u16> = COMMON_ERRORS
         .iter()

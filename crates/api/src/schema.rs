@@ -664,11 +664,25 @@ fn data_components() -> Vec<(&'static str, Value)> {
         ),
         (
             "SchemaBody",
-            object("Protobuf schemas to register.", &[("descriptorSet", string("A binary FileDescriptorSet (protoc --descriptor_set_out), base64."))], &["descriptorSet"]),
+            object(
+                "Protobuf schemas to register: exactly one of descriptorSet and proto. A .proto source that does not compile is refused with 400 and the problem's file, line and column.",
+                &[
+                    ("descriptorSet", string("A binary FileDescriptorSet (protoc --descriptor_set_out), base64.")),
+                    (
+                        "proto",
+                        json!({
+                            "type": "object",
+                            "description": ".proto source files by the name imports use, e.g. {\"acme/reading.proto\": \"<source>\"}; proto2 and proto3, imports only among these files.",
+                            "additionalProperties": { "type": "string" },
+                        }),
+                    ),
+                ],
+                &[],
+            ),
         ),
         (
             "SchemaRegistered",
-            object("What a descriptor set defined.", &[("messages", json!({ "type": "array", "items": string("Fully qualified message type.") }))], &["messages"]),
+            object("What the schema defined.", &[("messages", json!({ "type": "array", "items": string("Fully qualified message type.") }))], &["messages"]),
         ),
         (
             "DeviceSchema",

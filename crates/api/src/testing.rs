@@ -71,6 +71,7 @@ impl<H: ControlPlane> Client<H> {
             tokens: Arc::new(tokens),
             data: None,
             firmware,
+            download_limit: None,
         });
         Client {
             router,

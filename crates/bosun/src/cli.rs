@@ -35,9 +35,11 @@ Examples:
   bosun serve --mqtts off                                # no TLS listener
   BOSUN_MQTT__MAX_INFLIGHT=32 bosun serve --config bosun.toml --log-format json
 
-Once the listeners are bound, these lines go to stdout (no mqtts line with --mqtts off):
+Once the listeners are bound, these lines go to stdout (no mqtts or https line with
+--mqtts off; no https line with --https off):
   listening mqtt 127.0.0.1:1883
   listening mqtts 127.0.0.1:8883
+  listening https 127.0.0.1:8443
   listening http 127.0.0.1:8080
 MQTT over TLS uses a certificate from a local CA made in DATA_DIR/tls/ unless
 tls.cert_file/tls.key_file are set; clients trust DATA_DIR/tls/ca.pem.
@@ -107,6 +109,10 @@ pub(crate) enum Command {
     /// List and download raw captures devices streamed after an anomaly.
     #[command(after_help = ops::capture::EXAMPLES, subcommand_required = true)]
     Capture(ops::capture::CaptureArgs),
+    /// Register Protobuf schemas (.proto files or descriptor sets) the pipeline decodes
+    /// device messages with, and assign content types to devices.
+    #[command(after_help = ops::schema::EXAMPLES, subcommand_required = true)]
+    Schema(ops::schema::SchemaArgs),
     /// Device certificates: the built-in CA, registered CAs, revocation (on the data
     /// directory, no server needed).
     #[command(after_help = ops::ca::EXAMPLES, subcommand_required = true)]
@@ -147,6 +153,10 @@ pub(crate) struct ServeArgs {
     /// HTTP listener for /metrics and /healthz [serve.http, default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub(crate) http: Option<SocketAddr>,
+    /// HTTPS API listener (firmware downloads; needs the TLS listener), or `off`
+    /// [tls.https_addr and tls.https, default: 127.0.0.1:8443].
+    #[arg(long, value_name = "ADDR|off")]
+    pub(crate) https: Option<ListenFlag>,
     /// Configuration file (TOML), layered over the built-in defaults.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,

@@ -93,6 +93,24 @@ pub(crate) struct Settings {
     pub(crate) acl: AclSettings,
     /// The data pipeline.
     pub(crate) pipeline: PipelineSettings,
+    /// Firmware updates (OTA).
+    pub(crate) firmware: FirmwareSettings,
+}
+
+/// `[firmware]`: firmware updates.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct FirmwareSettings {
+    /// Bytes per second all image downloads together may send; 0: unlimited.
+    pub(crate) max_download_rate: u64,
+}
+
+impl FirmwareSettings {
+    /// The API's shared download limit, `None` when unlimited.
+    pub(crate) fn download_limit(&self) -> Option<std::sync::Arc<api::DownloadLimit>> {
+        (self.max_download_rate > 0)
+            .then(|| std::sync::Arc::new(api::DownloadLimit::new(self.max_download_rate)))
+    }
 }
 
 /// `[hub]`: the control plane.
@@ -234,6 +252,11 @@ pub(crate) struct TlsSettings {
     pub(crate) key_file: PathBuf,
     /// Extra DNS names or IPs for the generated certificate.
     pub(crate) subject_alt_names: Vec<String>,
+    /// Whether the HTTP API is also served over HTTPS (with this certificate) while
+    /// the TLS listener runs: devices download firmware there.
+    pub(crate) https: bool,
+    /// The HTTPS listener's address.
+    pub(crate) https_addr: SocketAddr,
 }
 
 impl Default for TlsSettings {
@@ -245,11 +268,43 @@ impl Default for TlsSettings {
             cert_file: PathBuf::new(),
             key_file: PathBuf::new(),
             subject_alt_names: tls.subject_alt_names,
+            https: true,
+            https_addr: DEFAULT_HTTPS_ADDR,
         }
     }
 }
 
+/// Default address of the HTTPS API listener (8443, the usual alternative HTTPS port).
+const DEFAULT_HTTPS_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8443);
+
 impl TlsSettings {
+    /// Where the HTTPS API listens, `None` when it is off (it needs the TLS listener's
+    /// certificate, so it is off with `--mqtts off`). Left at its default while the
+    /// MQTT TLS listener asks for port 0, it takes port 0 too, so hubs started for
+    /// tests on free ports never fight over 8443.
+    pub(crate) fn https_listener(&self) -> Option<SocketAddr> {
+        if !(self.enabled && self.https) {
+            return None;
+        }
+        let mut addr = self.https_addr;
+        if addr == DEFAULT_HTTPS_ADDR && self.addr.port() == 0 {
+            addr.set_port(0);
+        }
+        Some(addr)
+    }
+
+    /// The PEM certificate chain and key the TLS listeners use: the operator's, or
+    /// the local CA's under `DATA_DIR/tls/` (the broker writes them before it listens).
+    pub(crate) fn identity_files(&self, data_dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        if self.cert_file.as_os_str().is_empty() {
+            let dir = data_dir.join("tls");
+            (dir.join("server.pem"), dir.join("server.key"))
+        } else {
+            (self.cert_file.clone(), self.key_file.clone())
+        }
+    }
+
     /// The broker's view: `None` when disabled, paths only when given.
     fn broker_config(&self) -> Option<broker::config::TlsConfig> {
         let path = |p: &PathBuf| (!p.as_os_str().is_empty()).then(|| p.clone());
@@ -328,6 +383,14 @@ impl Settings {
             Some(ListenFlag::Addr(addr)) => {
                 self.tls.enabled = true;
                 self.tls.addr = addr;
+            }
+            None => {}
+        }
+        match args.https {
+            Some(ListenFlag::Off) => self.tls.https = false,
+            Some(ListenFlag::Addr(addr)) => {
+                self.tls.https = true;
+                self.tls.https_addr = addr;
             }
             None => {}
         }

@@ -123,6 +123,7 @@ impl ControlPlane {
             tokens: self.tokens,
             data: data.clone(),
             firmware: Some(firmware),
+            download_limit: settings.firmware.download_limit(),
         };
         if let Some(rollouts) = api::rollout_driver(&state) {
             tokio::spawn(rollouts);

@@ -1,7 +1,12 @@
 //! The HTTP side of `bosun serve`: `/metrics` for Prometheus and `/healthz` for probes.
 //!
-//! This module owns the listener and the axum router. It reads broker and pipeline
+//! This module owns the listeners and the axum router. It reads broker and pipeline
 //! metrics but never touches their state. The REST API (crate `api`) is merged in beside them.
+//!
+//! The same routes are served twice: over plain HTTP, and over HTTPS
+//! ([`HttpServer::start_tls`]) with the certificate of the MQTT TLS listener, so devices
+//! fetch firmware images from a hub they already authenticate by its CA (`tls`: the
+//! listener and the certificate, re-read when its files change).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,8 +19,13 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use broker::metrics::Metrics;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+mod tls;
+
+pub(crate) use tls::TlsIdentity;
 
 /// Content type of the Prometheus text exposition format we render.
 const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -43,26 +53,48 @@ impl HttpServer {
         api: Option<Router>,
         pipeline: Option<pipeline::Pipeline>,
     ) -> Result<HttpServer> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        let local_addr = listener
-            .local_addr()
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let (listener, local_addr) = bind(addr).await?;
+        Ok(HttpServer::spawn(
+            listener,
+            local_addr,
+            routes(metrics, api, pipeline),
+        ))
+    }
+
+    /// As [`HttpServer::start`], over TLS with `tls` (the MQTT TLS listener's
+    /// certificate): the HTTPS API devices download firmware from.
+    pub(crate) async fn start_tls(
+        addr: SocketAddr,
+        tls: TlsIdentity,
+        metrics: Arc<Metrics>,
+        api: Option<Router>,
+        pipeline: Option<pipeline::Pipeline>,
+    ) -> Result<HttpServer> {
+        let (listener, local_addr) = bind(addr).await?;
+        let listener = tls::TlsListener::start(listener, local_addr, tls);
+        Ok(HttpServer::spawn(
+            listener,
+            local_addr,
+            routes(metrics, api, pipeline),
+        ))
+    }
+
+    /// Serves `routes` on `listener` until [`HttpServer::shutdown`].
+    fn spawn<L>(listener: L, local_addr: SocketAddr, routes: Router) -> HttpServer
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let (stop, stopped) = oneshot::channel::<()>();
-        let mut routes = router(Sources { metrics, pipeline });
-        if let Some(api) = api {
-            routes = routes.merge(api);
-        }
         let server = axum::serve(listener, routes).with_graceful_shutdown(async move {
             let _ = stopped.await;
         });
         let task = tokio::spawn(async move { server.await });
-        Ok(HttpServer {
+        HttpServer {
             local_addr,
             stop,
             task,
-        })
+        }
     }
 
     /// The bound address.
@@ -83,6 +115,30 @@ impl HttpServer {
                 abort.abort();
             }
         }
+    }
+}
+
+/// Binds `addr`, naming it in the error.
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local_addr = listener
+        .local_addr()
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok((listener, local_addr))
+}
+
+/// The routes, with the API beside `/metrics` and `/healthz`.
+fn routes(
+    metrics: Arc<Metrics>,
+    api: Option<Router>,
+    pipeline: Option<pipeline::Pipeline>,
+) -> Router {
+    let routes = router(Sources { metrics, pipeline });
+    match api {
+        Some(api) => routes.merge(api),
+        None => routes,
     }
 }
 

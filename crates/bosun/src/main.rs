@@ -54,6 +54,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Events(args) => ops::events::run(args),
         Command::Series(args) => ops::series::run(args),
         Command::Capture(args) => ops::capture::run(args),
+        Command::Schema(args) => ops::schema::run(args),
         Command::Ca(args) => ops::ca::run(args),
         Command::Dsp(args) => ops::dsp::run(args),
         Command::Firmware(args) => ops::firmware::run(args),

@@ -79,6 +79,7 @@ async fn serve(settings: Settings) -> Result<()> {
             return Err(e);
         }
     };
+    let api_for_https = api.clone();
     let http = HttpServer::start(
         settings.serve.http,
         broker.metrics(),
@@ -93,14 +94,24 @@ async fn serve(settings: Settings) -> Result<()> {
             return Err(e.context("cannot start the HTTP server"));
         }
     };
+    let https = match start_https(&settings, &broker, api_for_https, pipeline.clone()).await {
+        Ok(https) => https,
+        Err(e) => {
+            broker.shutdown().await;
+            http.shutdown().await;
+            return Err(e.context("cannot start the HTTPS server"));
+        }
+    };
     announce(
         broker.local_addr(),
         broker.tls_local_addr(),
+        https.as_ref().map(HttpServer::local_addr),
         http.local_addr(),
     )?;
     tracing::info!(
         mqtt = %broker.local_addr(),
         mqtts = ?broker.tls_local_addr(),
+        https = ?https.as_ref().map(HttpServer::local_addr),
         http = %http.local_addr(),
         data_dir = %settings.serve.data_dir.display(),
         dev = settings.serve.dev,
@@ -114,6 +125,9 @@ async fn serve(settings: Settings) -> Result<()> {
         std::process::exit(FORCED_EXIT_CODE);
     });
     broker.shutdown().await;
+    if let Some(https) = https {
+        https.shutdown().await;
+    }
     http.shutdown().await;
     if let Some(pipeline) = pipeline {
         pipeline.shutdown().await;
@@ -122,14 +136,44 @@ async fn serve(settings: Settings) -> Result<()> {
     Ok(())
 }
 
+/// The HTTPS API (same routes as HTTP) with the MQTT TLS listener's certificate, when
+/// TLS and HTTPS are on. The certificate is read after the broker made it, and re-read
+/// when its files change (as the broker does for MQTT).
+async fn start_https(
+    settings: &Settings,
+    broker: &Broker,
+    api: axum::Router,
+    pipeline: Option<pipeline::Pipeline>,
+) -> Result<Option<HttpServer>> {
+    let Some(addr) = settings.tls.https_listener() else {
+        return Ok(None);
+    };
+    if broker.tls_local_addr().is_none() {
+        return Ok(None);
+    }
+    let (cert, key) = settings.tls.identity_files(&settings.serve.data_dir);
+    let tls = crate::http::TlsIdentity::load(&cert, &key)?;
+    let server = HttpServer::start_tls(addr, tls, broker.metrics(), Some(api), pipeline).await?;
+    Ok(Some(server))
+}
+
 /// Prints the contract lines tests and scripts wait for, then flushes: `mqtt`, then
-/// `mqtts` unless TLS is off, then `http` last, so a reader that has seen `http` has
-/// seen everything.
-fn announce(mqtt: SocketAddr, mqtts: Option<SocketAddr>, http: SocketAddr) -> Result<()> {
+/// `mqtts` unless TLS is off, `https` when it runs, then `http` last, so a reader that
+/// has seen `http` has seen everything.
+fn announce(
+    mqtt: SocketAddr,
+    mqtts: Option<SocketAddr>,
+    https: Option<SocketAddr>,
+    http: SocketAddr,
+) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening mqtt {mqtt}")
         .and_then(|()| match mqtts {
             Some(addr) => writeln!(out, "listening mqtts {addr}"),
+            None => Ok(()),
+        })
+        .and_then(|()| match https {
+            Some(addr) => writeln!(out, "listening https {addr}"),
             None => Ok(()),
         })
         .and_then(|()| writeln!(out, "listening http {http}"))

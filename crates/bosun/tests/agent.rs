@@ -263,22 +263,24 @@ fn agent_capture_command_yields_announced_chunks() {
         .as_str()
         .expect("messageId")
         .to_owned();
-    // 10 kHz × 2 s = 20,000 samples = 4 chunks of 4096 and one of 3616.
+    // 10 kHz × 2 s = 20,000 frames of the synthetic motor's 3 axes = 14 chunks of 1365
+    // frames (16 KiB) and one of 890.
     let is_chunk =
         |m: &Message| m.property("$.ct").as_deref() == Some("application/vnd.bosun.capture+f32");
-    let got = wait_for(&sub, "5 capture chunks", Duration::from_secs(20), |m| {
-        m.iter().filter(|m| is_chunk(m)).count() >= 5
+    let got = wait_for(&sub, "15 capture chunks", Duration::from_secs(20), |m| {
+        m.iter().filter(|m| is_chunk(m)).count() >= 15
     });
     let chunks: Vec<&Message> = got.iter().filter(|m| is_chunk(m)).collect();
-    assert_eq!(chunks.len(), 5, "exactly the announced chunks");
+    assert_eq!(chunks.len(), 15, "exactly the announced chunks");
     for (seq, chunk) in chunks.iter().enumerate() {
         assert_eq!(chunk.content_type, "application/vnd.bosun.capture+f32");
         assert_eq!(chunk.property("capture-id"), Some(message_id.clone()));
         assert_eq!(chunk.property("chunk"), Some(seq.to_string()));
-        assert_eq!(chunk.property("chunks").as_deref(), Some("5"));
+        assert_eq!(chunk.property("chunks").as_deref(), Some("15"));
         assert_eq!(chunk.property("rate-hz").as_deref(), Some("10000"));
-        let samples = if seq < 4 { 4096 } else { 20_000 - 4 * 4096 };
-        assert_eq!(chunk.payload.len(), 4 * samples, "chunk {seq}");
+        assert_eq!(chunk.property("axes").as_deref(), Some("3"));
+        let frames = if seq < 14 { 1365 } else { 20_000 - 14 * 1365 };
+        assert_eq!(chunk.payload.len(), 4 * 3 * frames, "chunk {seq}");
         let finite = device::raw::samples_le(&chunk.payload).all(f32::is_finite);
         assert!(finite, "chunk {seq} holds finite samples");
     }
@@ -586,7 +588,8 @@ fn agent_closes_the_loop_with_the_pipeline() {
         last["items"].as_array().is_some_and(|items| {
             items
                 .iter()
-                .any(|c| c["samples"] == 300_000 && c["chunks"] == 74)
+                // 300,000 frames of the synthetic motor's 3 axes, 1365 frames a chunk.
+                .any(|c| c["samples"] == 300_000 && c["chunks"] == 220 && c["axes"] == 3)
         })
     });
     assert!(

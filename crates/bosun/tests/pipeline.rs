@@ -486,3 +486,56 @@ fn operator_rules_republish_and_call_webhooks_and_bad_rules_name_the_column() {
     let metrics = broker.http_get("/metrics").body;
     assert!(metrics.contains("rule=\"hot\""), "{metrics}");
 }
+
+/// With `anomaly_group_tag`, machines with the same tag value share one model: two of
+/// them warm it up, a third is scored from its first message, and its fault raises
+/// only its own alarm; an untagged device still warms up a model of its own.
+#[test]
+fn machines_of_one_group_share_a_model_and_keep_their_own_alarms() {
+    let broker = Bosun::launch(&[])
+        .env("BOSUN_PIPELINE__ANOMALY_GROUP_TAG", "model")
+        .start();
+    for id in ["wx-1", "wx-2", "wx-3"] {
+        create(&broker, id, json!({ "model": "wx-200" }));
+    }
+    create(&broker, "solo", json!({}));
+    let healthy = |i: u32| {
+        let wobble = f64::from(i % 5) * 0.01;
+        json!({ "rms": 0.5 + wobble, "kurtosis": 3.0 - wobble }).to_string()
+    };
+    // The model's warm-up (30 messages) from two machines of the group.
+    for id in ["wx-1", "wx-2"] {
+        let lines: Vec<String> = (0..15).map(healthy).collect();
+        publish_lines(&broker, id, "", &lines);
+    }
+    // The third machine is scored at once; the untagged device is not (warming up).
+    publish_lines(&broker, "wx-3", "", &[healthy(2)]);
+    publish_lines(&broker, "solo", "", &[healthy(2)]);
+    let scored = wait_until(STEP, || {
+        !series(&broker, "wx-3", "anomaly.score", "last").is_empty()
+    });
+    assert!(
+        scored,
+        "wx-3 not scored on its first message\n{}",
+        broker.stderr()
+    );
+    assert!(series(&broker, "solo", "anomaly.score", "last").is_empty());
+
+    let faulty: Vec<String> = (0..4)
+        .map(|_| json!({ "rms": 2.5, "kurtosis": 9.0 }).to_string())
+        .collect();
+    publish_lines(&broker, "wx-3", "", &faulty);
+    let mut events = Value::Null;
+    let raised = wait_until(STEP, || {
+        events = broker.api("GET", "/api/anomalies", None, &[]).json();
+        events["items"].as_array().is_some_and(|a| !a.is_empty())
+    });
+    assert!(raised, "no anomaly: {events}\n{}", broker.stderr());
+    let devices: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["deviceId"].as_str())
+        .collect();
+    assert_eq!(devices, ["wx-3"], "{events}");
+}

@@ -192,3 +192,93 @@ fn bad_firmware_is_paused_in_the_first_phase_and_stays_paused_after_a_restart() 
     let table = cli(&broker, &["rollout", "status"]);
     assert!(table.contains("paused (failures)"), "{table}");
 }
+
+/// Stores a signed image of `bytes` (a throwaway key); returns its id.
+fn store_image(broker: &Bosun, bytes: &[u8]) -> String {
+    let key = SigningKey::generate(Algorithm::Ed25519).unwrap();
+    let body = json!({ "name": "rate", "publicKey": key.public_key().to_pem() });
+    let r = broker.api("POST", "/api/firmware/keys", Some(&body), &[]);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let version = Semver::parse("2.0.0").unwrap();
+    let m = Manifest::describe(bytes, version, vec!["sensor-v2".into()])
+        .sign(&key)
+        .unwrap();
+    let manifest: Value = serde_json::from_str(&m.to_json()).unwrap();
+    let body = json!({ "manifest": manifest, "image": hub::base64::encode(bytes) });
+    let r = broker.api("POST", "/api/firmware", Some(&body), &[]);
+    assert_eq!(r.status, 201, "{}", r.body);
+    m.sha256.to_hex()
+}
+
+/// `firmware.max_download_rate`: a ranged download of 500 kB at 200 kB/s (one second
+/// of burst) takes at least 1.5 s.
+#[test]
+fn image_downloads_share_the_configured_rate_limit() {
+    let broker = Bosun::launch(&["--mqtts", "off"])
+        .env("BOSUN_FIRMWARE__MAX_DOWNLOAD_RATE", "200000")
+        .start();
+    // ASCII bytes, so the test's text-based HTTP client reads the body as it is.
+    let image: Vec<u8> = (0..600_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let id = store_image(&broker, &image);
+    let path = format!("/api/firmware/{id}/image");
+    let started = std::time::Instant::now();
+    let r = broker.api("GET", &path, None, &[("Range", "bytes=100000-")]);
+    let took = started.elapsed();
+    assert_eq!(r.status, 206, "{}", r.header("content-range").unwrap_or(""));
+    assert_eq!(r.body.len(), 500_000);
+    assert_eq!(r.body.as_bytes(), &image[100_000..]);
+    assert!(
+        took >= std::time::Duration::from_millis(1_400),
+        "500 kB at 200 kB/s after a 200 kB burst took only {took:?}"
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+}
+
+/// A maintenance window that excludes now: the rollout notifies nobody and says it is
+/// waiting for its window (`rollout status`), with the window in its spec.
+#[test]
+fn outside_its_window_a_rollout_waits() {
+    let broker = Bosun::start(&["--mqtts", "off"]);
+    let id = fleet(&broker, "north", 4);
+    let hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 3600
+        % 24;
+    let window = format!("{:02}:00-{:02}:00", (hour + 2) % 24, (hour + 3) % 24);
+    let mut args = vec![
+        "rollout",
+        "create",
+        "night",
+        "--firmware",
+        &id,
+        "--group",
+        "north",
+    ];
+    args.extend(["--window", &window]);
+    args.extend(CREATE);
+    cli(&broker, &args);
+    let doc = status(&broker, "night");
+    assert_eq!(doc["waitingForWindow"], true, "{doc}");
+    assert_eq!(doc["spec"]["windows"], json!([window]), "{doc}");
+    assert!(notified(&broker, "north", 4, &id).is_empty());
+    let table = cli(&broker, &["rollout", "status", "night"]);
+    assert!(table.contains("running, waiting for window"), "{table}");
+    assert!(table.contains(&format!("{window} UTC")), "{table}");
+    let bad = run(
+        &[
+            "rollout",
+            "create",
+            "x",
+            "--firmware",
+            &id,
+            "--group",
+            "north",
+            "--window",
+            "25:00-01:00",
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+}

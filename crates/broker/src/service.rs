@@ -15,7 +15,8 @@
 //!
 //! Events go through a bounded channel that the router never waits on: if the service
 //! falls that far behind, events are dropped and counted
-//! (`bosun_service_events_dropped_total`) rather than stalling every client.
+//! (`bosun_service_events_dropped_total`) rather than stalling every client; a dropped
+//! held publish is refused to its publisher ([`Hold::refuse`]), never acknowledged.
 
 use std::sync::Arc;
 
@@ -127,6 +128,11 @@ pub struct ServicePublish {
 /// what it must (the data pipeline: until the message's points are on disk), then
 /// drops it. Dropping is the only way to let go, so no path — an error, a skipped
 /// message, a full event queue, shutdown — can leave a publisher waiting forever.
+/// A service that could not do its part calls [`Hold::refuse`] first, and so does the
+/// broker when the event queue is full: the publisher then hears that the message was
+/// not taken (an error reason code on MQTT 5; its connection closed, unacknowledged, on
+/// 3.1.1, which has no negative PUBACK) and sends it again, instead of believing it
+/// stored.
 #[derive(Debug, Clone)]
 pub struct Hold {
     /// Shared by the clones; its drop is the arrival.
@@ -144,6 +150,12 @@ impl Drop for HoldToken {
 }
 
 impl Hold {
+    /// Makes the acknowledgement a refusal with `code` (an error code, ≥ 0x80; the
+    /// first refusal wins), sent when the last clone is dropped as usual.
+    pub fn refuse(&self, code: ReasonCode) {
+        self._token.0.refuse(code);
+    }
+
     /// Splits a publisher's acknowledgement in two: the service's `Hold` and an
     /// [`Acker`] for the router's own durability path; the acknowledgement is sent
     /// when both have arrived.
@@ -156,6 +168,7 @@ impl Hold {
         };
         let latch = Arc::new(Latch {
             remaining: std::sync::atomic::AtomicU8::new(2),
+            refusal: std::sync::atomic::AtomicU8::new(0),
             ack: std::sync::Mutex::new(Some(ack)),
         });
         let routed = crate::router::Acker {
@@ -175,10 +188,27 @@ impl Hold {
 #[derive(Debug)]
 pub(crate) struct Latch {
     remaining: std::sync::atomic::AtomicU8,
+    /// The reason code to refuse with; 0 while nobody refused.
+    refusal: std::sync::atomic::AtomicU8,
     ack: std::sync::Mutex<Option<crate::router::Acker>>,
 }
 
 impl Latch {
+    /// Records a refusal unless an earlier one was recorded.
+    fn refuse(&self, code: ReasonCode) {
+        let code = if code.is_error() {
+            code
+        } else {
+            ReasonCode::UNSPECIFIED_ERROR
+        };
+        let _ = self.refusal.compare_exchange(
+            0,
+            code.0,
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+        );
+    }
+
     /// One party is done; the last one sends the acknowledgement.
     pub(crate) fn arrive(&self) {
         if self
@@ -191,8 +221,11 @@ impl Latch {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take();
-            if let Some(ack) = ack {
-                crate::router::publish::acknowledge(ack);
+            let refusal = self.refusal.load(std::sync::atomic::Ordering::Acquire);
+            match (ack, refusal) {
+                (Some(ack), 0) => crate::router::publish::acknowledge(ack),
+                (Some(ack), code) => crate::router::publish::refuse(ack, ReasonCode(code)),
+                (None, _) => {}
             }
         }
     }

@@ -109,6 +109,24 @@ async fn consumed_topics_reach_only_the_service_and_tapped_ones_both() {
     assert!(spy.recv_within(Duration::from_millis(300)).await.is_err());
 }
 
+/// Publishes one QoS 1 telemetry message as `dev` and returns the service's hold on its
+/// acknowledgement.
+async fn held_tap(dev: &mut Client, events: &mut Receiver<ServiceEvent>) -> broker::service::Hold {
+    let p = dev.publish_packet(
+        "devices/dev1/messages/events/",
+        b"t",
+        QoS::AtLeastOnce,
+        false,
+    );
+    dev.send(&Packet::Publish(p)).await;
+    let tapped = next(events, |e| match e {
+        ServiceEvent::Publish(p) => Some(p),
+        _ => None,
+    })
+    .await;
+    tapped.hold.clone().expect("a held tap")
+}
+
 /// With `hold_taps`, a tapped QoS 1 publish is acknowledged only once the service let
 /// go of its copy; untapped ones as usual.
 #[tokio::test]
@@ -119,20 +137,7 @@ async fn held_taps_are_acknowledged_when_the_service_lets_go() {
     dev.publish("other/topic", b"x", QoS::AtLeastOnce, false)
         .await;
 
-    let p = dev.publish_packet(
-        "devices/dev1/messages/events/",
-        b"t",
-        QoS::AtLeastOnce,
-        false,
-    );
-    dev.send(&Packet::Publish(p)).await;
-    let tapped = next(&mut events, |e| match e {
-        ServiceEvent::Publish(p) => Some(p),
-        _ => None,
-    })
-    .await;
-    let hold = tapped.hold.clone().expect("a held tap");
-    drop(tapped);
+    let hold = held_tap(&mut dev, &mut events).await;
     assert!(
         dev.recv_within(Duration::from_millis(300)).await.is_err(),
         "PUBACK before the service let go"
@@ -141,6 +146,28 @@ async fn held_taps_are_acknowledged_when_the_service_lets_go() {
     match dev.recv_within(TIMEOUT).await {
         Ok(Some(Packet::PubAck(_))) => {}
         other => panic!("expected PUBACK, got {other:?}"),
+    }
+}
+
+/// A service that could not take a held publish refuses it: MQTT 5 publishers get the
+/// reason code in PUBACK; 3.1.1 ones, whose PUBACK cannot say no, lose the connection
+/// without an acknowledgement (so they publish again), never a plain success.
+#[tokio::test]
+async fn refused_held_taps_are_never_acknowledged_as_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, _handle, mut events) = start_holding(dir.path(), true).await;
+    for version in [V5, V311] {
+        let (mut dev, _) = Client::connect(broker.local_addr(), version, "dev1", true).await;
+        let hold = held_tap(&mut dev, &mut events).await;
+        hold.refuse(ReasonCode::UNSPECIFIED_ERROR);
+        drop(hold);
+        match (version, dev.recv_within(TIMEOUT).await) {
+            (V5, Ok(Some(Packet::PubAck(ack)))) => {
+                assert_eq!(ack.code, ReasonCode::UNSPECIFIED_ERROR)
+            }
+            (V311, Ok(None)) => {} // closed, no PUBACK
+            (_, other) => panic!("{version:?}: expected a refusal, got {other:?}"),
+        }
     }
 }
 

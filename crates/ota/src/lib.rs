@@ -19,6 +19,7 @@
 //! - `twin`: the `firmware` twin property, desired (the update) and reported (progress).
 //! - `store`: [`FirmwareStore`], the hub's verified, content-addressed images and its
 //!   registered publisher keys.
+//! - `presign`: [`UrlSigner`], the per-device presigned download URLs.
 //! - `hex`, `pem`: encodings for digests and key files (base64 is the shared `bosun-base64`).
 #![forbid(unsafe_code)]
 
@@ -27,6 +28,7 @@ pub mod hex;
 mod key;
 mod manifest;
 pub mod pem;
+mod presign;
 mod refusal;
 pub mod rollout;
 mod store;
@@ -42,6 +44,7 @@ pub use key::{Algorithm, KeyError, PublicKey, SigningKey};
 pub use manifest::{
     Manifest, ManifestError, Sha256, Signature, MAX_HW, MAX_HW_LEN, MAX_MANIFEST_LEN, SIGNED_DOMAIN,
 };
+pub use presign::{encode_component, UrlRefusal, UrlSigner, URL_KEY_FILE};
 pub use refusal::Refusal;
 pub use store::{Firmware, FirmwareStore, PublisherKey, StoreError, MAX_KEY_NAME_LEN};
 pub use twin::{DesiredFirmware, ReportedFirmware, UpdateState};

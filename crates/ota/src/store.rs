@@ -13,6 +13,7 @@
 //! a registered key. Blocking (`std::fs`): callers on an async runtime use
 //! `spawn_blocking`.
 
+use crate::presign::UrlSigner;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -102,6 +103,8 @@ pub struct FirmwareStore {
     uploads: Arc<Mutex<()>>,
     /// The rollouts of these images.
     rollouts: Rollouts,
+    /// Signs the per-device download URLs (secret in `url.key`).
+    urls: UrlSigner,
 }
 
 /// Wraps an I/O error with its file.
@@ -139,8 +142,11 @@ impl FirmwareStore {
             Err(e) => return Err(io_at(&path)(e)),
         };
         let rollouts = Rollouts::open(&dir.join("rollouts"))?;
+        let key_path = dir.join(crate::presign::URL_KEY_FILE);
+        let urls = UrlSigner::open_or_create(dir).map_err(io_at(&key_path))?;
         Ok(FirmwareStore {
             rollouts,
+            urls,
             dir: Arc::new(dir.to_owned()),
             keys: Arc::new(Mutex::new(keys)),
             uploads: Arc::new(Mutex::new(())),
@@ -150,6 +156,11 @@ impl FirmwareStore {
     /// The rollouts of these images.
     pub fn rollouts(&self) -> &Rollouts {
         &self.rollouts
+    }
+
+    /// The signer of presigned download URLs (devices have no API token).
+    pub fn url_signer(&self) -> &UrlSigner {
+        &self.urls
     }
 
     /// The key list; a poisoned lock still holds a consistent list (it is replaced

@@ -128,7 +128,7 @@ async fn webhook(inner: &Inner, job: &Job, url: &str) -> Result<(), String> {
     let backoff = Backoff::for_action(&job.action);
     let mut attempt = 1;
     loop {
-        let error = match crate::webhook::post_json(url, &body).await {
+        let error = match crate::webhook::post_json(url, &body, &inner.webhook_tls).await {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };

@@ -27,7 +27,11 @@ pub struct CaptureInfo {
     pub device_capture_id: String,
     /// Samples per second.
     pub rate_hz: f64,
-    /// Samples stored.
+    /// Interleaved channels per sample instant (1–3); 1 for captures stored before
+    /// captures had axes.
+    #[serde(default = "one_axis")]
+    pub axes: u8,
+    /// Frames (sample instants) stored; the sample file holds `samples × axes` values.
     pub samples: usize,
     /// Chunks the device announced.
     pub chunks: u32,
@@ -37,6 +41,10 @@ pub struct CaptureInfo {
     pub anomaly_id: Option<String>,
     /// When it was stored (ms since the Unix epoch).
     pub stored_ms: i64,
+}
+
+fn one_axis() -> u8 {
+    1
 }
 
 /// The capture directory.
@@ -73,6 +81,11 @@ impl CaptureStore {
     pub(crate) fn info(&self, id: &str) -> io::Result<CaptureInfo> {
         let bytes = fs::read(self.path(id, "json")?)?;
         serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Whether capture `id` is stored.
+    pub(crate) fn exists(&self, id: &str) -> bool {
+        self.path(id, "json").is_ok_and(|p| p.exists())
     }
 
     /// One capture's samples as stored (little-endian f32).
@@ -128,6 +141,7 @@ mod tests {
             device_id: "m1".into(),
             device_capture_id: "7".into(),
             rate_hz: 10_000.0,
+            axes: 1,
             samples: 3,
             chunks: 4,
             missing: vec![[1, 2]],
@@ -136,6 +150,7 @@ mod tests {
         };
         store.save(&info, &[0.5, -1.0, 2.0]).expect("save");
         assert_eq!(store.info(&id).expect("info"), info);
+        assert!(store.exists(&id) && !store.exists("c1-9"));
         assert_eq!(store.samples(&id).expect("samples").len(), 12);
         assert_eq!(store.list(Some("m1")).expect("list"), vec![info]);
         assert!(store.list(Some("m2")).expect("list").is_empty());

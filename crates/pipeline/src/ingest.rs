@@ -5,20 +5,24 @@
 //! [`MAX_BATCH`]): under load many messages share one fsync of the store; when idle a
 //! batch is one message and nothing waits. Actions other than `store` start before the
 //! batch is written, so an alarm's command never waits for storage.
+//!
+//! The batch's messages hold their publishers' PUBACKs (`Telemetry::hold`) until its
+//! points and capture chunks are durable; the hub never skips a message for a slow
+//! pipeline (its hand-off waits instead), so nothing acknowledged is lost.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use analytics::anomaly::{Assessment, Transition};
-use hub::service::Telemetry;
+use hub::service::{Telemetry, TelemetryReceiver};
 use serde_json::{Map, Value};
 use telemetry::capture::{self, ChunkHeader, Progress};
 use telemetry::decode::{DeadLetter, Input, Message, METADATA_KEYS};
 use telemetry::rules::{self, Action, AnomalyInput, Source};
-use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::actions::{self, Job};
 use crate::anomalies::AnomalyEvent;
+use crate::journal::Record;
 use crate::Inner;
 
 /// Messages handled per store write, at most.
@@ -32,6 +36,15 @@ struct Points {
     rows: Vec<(String, String, i64, f64)>,
 }
 
+/// Capture work of one batch, done with its write.
+#[derive(Default)]
+pub(crate) struct Chunks {
+    /// Accepted chunks to journal.
+    pub(crate) records: Vec<Record>,
+    /// Captures stored during the batch, whose journal goes after the write.
+    pub(crate) stored: Vec<String>,
+}
+
 impl Points {
     fn push(&mut self, device: &str, field: String, ts_ms: i64, value: f64) {
         if value.is_finite() {
@@ -41,40 +54,36 @@ impl Points {
 }
 
 /// Runs until the hub stops.
-pub(crate) async fn run(inner: Arc<Inner>, mut telemetry: broadcast::Receiver<Telemetry>) {
-    loop {
-        let first = match telemetry.recv().await {
-            Ok(t) => t,
-            Err(RecvError::Lagged(n)) => {
-                lagged(&inner, n);
-                continue;
-            }
-            Err(RecvError::Closed) => break,
-        };
+pub(crate) async fn run(inner: Arc<Inner>, mut telemetry: TelemetryReceiver) {
+    while let Some(first) = telemetry.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match telemetry.try_recv() {
-                Ok(t) => batch.push(t),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => lagged(&inner, n),
-                Err(_) => break,
+                Some(t) => batch.push(t),
+                None => break,
             }
         }
-        let mut points = Points::default();
-        for message in &batch {
-            handle(&inner, message, &mut points).await;
+        if let Some(delay) = inner.config.ingest_delay {
+            tokio::time::sleep(delay).await; // the test hook of an artificially slow pipeline
         }
-        write(&inner, points).await;
+        let mut points = Points::default();
+        let mut chunks = Chunks::default();
+        for message in &batch {
+            handle(&inner, message, &mut points, &mut chunks).await;
+        }
+        if !write(&inner, points, chunks).await {
+            // Nothing of this batch is known to be on disk: its publishers must send
+            // again, so their acknowledgements become refusals.
+            batch.iter().for_each(Telemetry::refuse);
+        }
+        // Only now may the publishers be answered: `batch` holds their `Hold`s.
+        drop(batch);
     }
     tracing::debug!("telemetry stream ended");
 }
 
-fn lagged(inner: &Inner, n: u64) {
-    inner.metrics.lagged.add(n);
-    tracing::warn!(skipped = n, "pipeline fell behind; messages skipped");
-}
-
 /// One message.
-async fn handle(inner: &Arc<Inner>, t: &Telemetry, points: &mut Points) {
+async fn handle(inner: &Arc<Inner>, t: &Telemetry, points: &mut Points, chunks: &mut Chunks) {
     inner.metrics.messages.inc();
     let input = Input {
         device_id: &t.device_id,
@@ -86,7 +95,7 @@ async fn handle(inner: &Arc<Inner>, t: &Telemetry, points: &mut Points) {
     };
     if let Some((ct, _)) = input.declared_content_type() {
         if capture::is_capture(ct) {
-            return inner.capture_chunk(&input);
+            return inner.capture_chunk(&input, chunks);
         }
     }
     let decoder = inner.decoder();
@@ -144,6 +153,17 @@ fn run_rules(
     }
 }
 
+/// A twin tag's value as a group name: strings as they are, numbers and booleans as
+/// text; anything else (objects, arrays, null) names no group.
+fn group_name(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
 fn is_metadata(field: &str, message: &Message) -> bool {
     METADATA_KEYS.contains(&field) || message.ts_field == Some(field)
 }
@@ -164,7 +184,13 @@ fn score(
     if features.is_empty() {
         return;
     }
-    let assessment = models.observe(&message.device_id, &features);
+    let group = inner
+        .config
+        .anomaly_group_tag
+        .as_deref()
+        .and_then(|tag| tags.get(tag))
+        .and_then(group_name);
+    let assessment = models.observe(&message.device_id, group.as_deref(), &features);
     if assessment.scored > 0 {
         points.push(
             &message.device_id,
@@ -222,14 +248,27 @@ fn record(inner: &Inner, message: &Message, a: &Assessment) {
     );
 }
 
-/// The batch's single durable write.
-async fn write(inner: &Arc<Inner>, points: Points) {
-    if points.rows.is_empty() {
-        return;
+/// The batch's durable write: capture chunks to their journals, points to the store
+/// (one sync per file touched), then the journals of captures stored meanwhile go.
+/// Writes a batch's points and capture chunks durably; false when any write failed.
+async fn write(inner: &Arc<Inner>, points: Points, chunks: Chunks) -> bool {
+    if points.rows.is_empty() && chunks.records.is_empty() && chunks.stored.is_empty() {
+        return true;
     }
     let n = points.rows.len() as u64;
-    let store = inner.series.clone();
+    let worker = inner.clone();
     let result = tokio::task::spawn_blocking(move || {
+        let journaled = worker.journal.append(&chunks.records);
+        if let Err(e) = &journaled {
+            worker.metrics.store_failures.inc();
+            tracing::error!(chunks = chunks.records.len(), error = %e, "capture journal write failed");
+        }
+        for id in &chunks.stored {
+            worker.journal.remove(id);
+        }
+        if points.rows.is_empty() {
+            return Ok(journaled.is_ok());
+        }
         let batch: Vec<tsdb::Point<'_>> = points
             .rows
             .iter()
@@ -240,30 +279,55 @@ async fn write(inner: &Arc<Inner>, points: Points) {
                 value: *value,
             })
             .collect();
-        store.append(&batch)
+        worker.series.append(&batch).map(|()| journaled.is_ok())
     })
     .await;
     match result {
-        Ok(Ok(())) => inner.metrics.points.add(n),
+        Ok(Ok(journaled)) => {
+            inner.metrics.points.add(n);
+            journaled
+        }
         Ok(Err(e)) => {
             inner.metrics.store_failures.inc();
-            tracing::error!(points = n, error = %e, "time-series write failed");
+            tracing::error!(points = n, error = %e, "time-series write failed; the batch's publishers are refused");
+            false
         }
-        Err(e) => tracing::error!(error = %e, "time-series write task failed"),
+        Err(e) => {
+            tracing::error!(error = %e, "time-series write task failed; the batch's publishers are refused");
+            false
+        }
     }
 }
 
 impl Inner {
-    /// Feeds one capture chunk; a finished capture is stored.
-    fn capture_chunk(&self, t: &Input<'_>) {
+    /// Feeds one capture chunk; an accepted one is journaled with the batch, a finished
+    /// capture is stored (and its journal removed after the batch's write).
+    fn capture_chunk(&self, t: &Input<'_>, chunks: &mut Chunks) {
         let header = ChunkHeader::from_properties(|name| t.property(name));
         let progress = header.and_then(|h| {
             let mut assembler = self.assembler.lock().unwrap_or_else(|e| e.into_inner());
-            assembler.feed(t.device_id, &h, t.payload, crate::monotonic_ms())
+            let progress = assembler.feed(t.device_id, &h, t.payload, crate::monotonic_ms())?;
+            Ok((h, progress))
         });
         match progress {
-            Ok(Progress::Complete(capture)) => self.store_capture(capture),
-            Ok(_) => {}
+            Ok((_, Progress::Duplicate)) => {}
+            Ok((header, progress)) => {
+                let id = self.journal.id(t.device_id, &header.capture_id, || {
+                    self.captures.new_id(crate::now_ms())
+                });
+                chunks.records.push(Record {
+                    id: id.clone(),
+                    device: t.device_id.to_owned(),
+                    header,
+                    payload: t.payload.to_vec(),
+                });
+                if let Progress::Complete(capture) = progress {
+                    self.journal.forget(&capture.device_id, &capture.id);
+                    if self.store_capture(capture, &id) {
+                        chunks.stored.push(id);
+                    }
+                }
+            }
             Err(e) => {
                 let letter = DeadLetter {
                     device_id: t.device_id.to_owned(),

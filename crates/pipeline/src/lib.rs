@@ -14,7 +14,9 @@
 //! - `actions`: rule actions in background tasks (republish, webhook, C2D, method,
 //!   twin patch, alert); `webhook`: the HTTP POST they use.
 //! - `models`: per-device anomaly models and their file; `anomalies`: the event log.
-//! - `captures`: stored raw captures; `tags`: the twin-tag cache; `metrics`: counters.
+//! - `captures`: stored raw captures; `journal`: chunks of captures still being
+//!   assembled, durable before their PUBACK; `tags`: the twin-tag cache; `metrics`:
+//!   counters.
 //! - [`Pipeline`]: the handle the API and the binary use (queries, captures, rules).
 #![forbid(unsafe_code)]
 
@@ -24,6 +26,7 @@ mod captures;
 mod config;
 mod files;
 mod ingest;
+mod journal;
 mod metrics;
 mod models;
 mod schemas;
@@ -100,11 +103,14 @@ pub(crate) struct Inner {
     /// Serializes schema changes (each rebuilds the decoder from the current one).
     schema_change: Mutex<()>,
     captures: captures::CaptureStore,
+    journal: journal::Journal,
     assembler: Mutex<Assembler>,
     dead_letters: Mutex<DeadLetterLog>,
     tags: tags::TagCache,
     metrics: metrics::Metrics,
     action_slots: Arc<Semaphore>,
+    /// Trust for `https://` webhooks.
+    webhook_tls: webhook::Tls,
     next_id: AtomicU64,
 }
 
@@ -128,14 +134,13 @@ impl Pipeline {
             decoder: RwLock::new(Arc::new(Decoder::new(config.limits, registry))),
             schemas,
             schema_change: Mutex::new(()),
-            models: config
-                .anomaly
-                .clone()
-                .map(|c| models::Models::open(&file("models.json"), c)),
+            models: config.anomaly.clone().map(|c| models::Models::open(dir, c)),
             anomalies: anomalies::AnomalyLog::open(&file("anomalies.jsonl"))
                 .map_err(io_error("anomalies.jsonl"))?,
             captures: captures::CaptureStore::open(&file("captures"))
                 .map_err(io_error("captures"))?,
+            journal: journal::Journal::open(&file("captures").join("open"))
+                .map_err(io_error("captures/open"))?,
             assembler: Mutex::new(Assembler::default()),
             dead_letters: Mutex::new(
                 DeadLetterLog::open(file("deadletters.jsonl"))
@@ -144,12 +149,20 @@ impl Pipeline {
             tags: tags::TagCache::new(config.tags_ttl),
             metrics: metrics::Metrics::default(),
             action_slots: Arc::new(Semaphore::new(actions::MAX_RUNNING)),
+            webhook_tls: webhook::Tls::load(config.webhook_ca_file.as_deref()).map_err(|e| {
+                PipelineError::Io {
+                    what: "webhook CA file".into(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?,
             next_id: AtomicU64::new(0),
             series: Arc::new(series),
             hub: hub.clone(),
             config,
         });
-        tokio::spawn(ingest::run(inner.clone(), hub.telemetry()));
+        inner.resume_captures();
+        let telemetry = hub.telemetry_with_capacity(inner.config.handoff_capacity);
+        tokio::spawn(ingest::run(inner.clone(), telemetry));
         tokio::spawn(maintain(Arc::downgrade(&inner)));
         Ok(Pipeline { inner })
     }
@@ -246,6 +259,11 @@ impl Pipeline {
         let mut out = String::new();
         self.inner.metrics.render(&mut out);
         out.push_str(&self.inner.rules().render_prometheus());
+        let name = "bosun_pipeline_backpressure_total";
+        out.push_str(&format!(
+            "# HELP {name} Telemetry messages whose publisher waited for room in the pipeline's queue (PUBACK held, nothing skipped).\n# TYPE {name} counter\n{name} {}\n",
+            self.inner.hub.telemetry_delayed()
+        ));
         let stats = self.inner.series.stats();
         for (name, help, value) in [
             (
@@ -302,16 +320,16 @@ fn rule_definitions(config: &Config, mut rules: Vec<Rule>) -> Result<Vec<Rule>, 
     Ok(rules)
 }
 
-/// Refuses at load what would only fail later, message by message: webhooks go out over
-/// plain HTTP only (see `webhook`).
+/// Refuses at load what would only fail later, message by message: a webhook URL the
+/// client cannot send to (only `http://` and `https://`).
 fn supported(rules: &[Rule]) -> Result<(), PipelineError> {
     for rule in rules {
         for action in &rule.actions {
             if let telemetry::rules::Action::Webhook { url, .. } = action {
-                if !url.starts_with("http://") {
+                if let Err(e) = webhook::check_url(url) {
                     return Err(PipelineError::Unsupported {
                         rule: rule.name.clone(),
-                        what: format!("webhook {url}: only http:// targets are supported so far"),
+                        what: e.to_string(),
                     });
                 }
             }
@@ -366,14 +384,16 @@ impl Inner {
         }
     }
 
-    fn store_capture(&self, capture: Capture) {
+    /// Stores a finished capture under `id`; whether it is on disk now.
+    fn store_capture(&self, capture: Capture, id: &str) -> bool {
         let anomaly = self.anomalies.latest_entered(&capture.device_id);
         let info = CaptureInfo {
-            id: self.captures.new_id(now_ms()),
+            id: id.to_owned(),
             device_id: capture.device_id.clone(),
             device_capture_id: capture.id.clone(),
             rate_hz: f64::from(capture.rate_hz),
-            samples: capture.samples.len(),
+            axes: capture.axes,
+            samples: capture.frames(),
             chunks: capture.chunks,
             missing: capture.missing.iter().map(|r| [r.start, r.end]).collect(),
             anomaly_id: anomaly.map(|a| a.id),
@@ -384,8 +404,53 @@ impl Inner {
                 self.metrics.captures.inc();
                 let detail = serde_json::to_value(&info).unwrap_or_default();
                 self.hub.raise("capture", &info.device_id, detail);
+                true
             }
-            Err(e) => tracing::error!(device = %info.device_id, error = %e, "cannot store capture"),
+            Err(e) => {
+                tracing::error!(device = %info.device_id, error = %e, "cannot store capture");
+                false
+            }
+        }
+    }
+
+    /// Puts the journaled chunks of captures open before a restart back into the
+    /// assembler, so they complete when their remaining chunks arrive (or go idle and
+    /// are stored with their gaps); journals of captures already stored go.
+    fn resume_captures(&self) {
+        let records = match self.journal.load() {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the capture journal");
+                return;
+            }
+        };
+        let mut done = std::collections::BTreeSet::new();
+        let resumed = records.len();
+        for r in records {
+            if done.contains(&r.id) || self.captures.exists(&r.id) {
+                done.insert(r.id);
+                continue;
+            }
+            let progress = {
+                let mut assembler = self.assembler.lock().unwrap_or_else(|e| e.into_inner());
+                assembler.feed(&r.device, &r.header, &r.payload, monotonic_ms())
+            };
+            match progress {
+                Ok(telemetry::capture::Progress::Complete(capture)) => {
+                    self.journal.forget(&r.device, &r.header.capture_id);
+                    if self.store_capture(capture, &r.id) {
+                        done.insert(r.id);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(capture = %r.id, error = %e, "journaled chunk refused"),
+            }
+        }
+        for id in &done {
+            self.journal.remove(id);
+        }
+        if resumed > 0 {
+            tracing::info!(chunks = resumed, "capture chunks resumed from the journal");
         }
     }
 
@@ -409,7 +474,13 @@ impl Inner {
         };
         for capture in finished {
             tracing::info!(device = %capture.device_id, capture = %capture.id, missing = capture.missing.len(), "capture ended incomplete");
-            self.store_capture(capture);
+            let id = self
+                .journal
+                .forget(&capture.device_id, &capture.id)
+                .unwrap_or_else(|| self.captures.new_id(now_ms()));
+            if self.store_capture(capture, &id) {
+                self.journal.remove(&id);
+            }
         }
     }
 }
@@ -468,7 +539,7 @@ mod tests {
     }
 
     #[test]
-    fn built_in_rules_are_added_and_https_webhooks_refused_at_load() {
+    fn built_in_rules_are_added_and_https_webhooks_accepted_at_load() {
         let config = Config::new("/tmp/x".into());
         let names: Vec<String> = rule_definitions(&config, vec![])
             .expect("valid")
@@ -484,7 +555,13 @@ mod tests {
             max_attempts: 3,
             backoff_ms: 100,
         };
-        let err = rule_definitions(&config, vec![rule("tls", vec![https])]).expect_err("refused");
-        assert!(err.to_string().contains("only http://"), "{err}");
+        assert!(rule_definitions(&config, vec![rule("tls", vec![https])]).is_ok());
+        let ftp = telemetry::rules::Action::Webhook {
+            url: "ftp://example.com/hook".into(),
+            max_attempts: 3,
+            backoff_ms: 100,
+        };
+        let err = rule_definitions(&config, vec![rule("ftp", vec![ftp])]).expect_err("refused");
+        assert!(err.to_string().contains("only http(s)://"), "{err}");
     }
 }

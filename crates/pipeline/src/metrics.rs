@@ -39,7 +39,7 @@ impl Metrics {
             ),
             (
                 "bosun_pipeline_lagged_total",
-                "Messages skipped because the pipeline fell behind the hub.",
+                "Messages skipped because the pipeline fell behind the hub; always 0 since the hand-off waits instead (see bosun_pipeline_backpressure_total).",
                 &self.lagged,
             ),
             (

@@ -27,6 +27,9 @@ pub enum Error {
         /// The agent's error.
         source: agent::Error,
     },
+    /// The hub the simulator runs itself could not be started.
+    #[error("hub: {0}")]
+    Hub(String),
     /// The hub's API did not answer as expected.
     #[error("hub API {target}: {detail}")]
     Api {

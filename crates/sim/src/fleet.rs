@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use crate::plan::{DevicePlan, Plan};
 use crate::source::Counted;
 use crate::Error;
+use crate::SourceAddresses;
 
 /// How the devices reach and prove themselves to the hub (the same for all).
 #[derive(Clone, Debug)]
@@ -32,6 +33,10 @@ pub struct FleetConfig {
     pub identity: agent::Identity,
     /// Parent of the devices' offline buffers (`{root}/{id}`).
     pub buffer_root: PathBuf,
+    /// Which local address each device connects from.
+    pub source_addresses: SourceAddresses,
+    /// Firmware updates (OTA) on every device, when set (`crate::firmware`).
+    pub firmware: Option<crate::firmware::FirmwareConfig>,
 }
 
 /// Counters the progress line reads while the fleet runs.
@@ -54,11 +59,30 @@ pub struct DeviceOutcome {
     pub unsent: u64,
     /// Records the buffer evicted to stay in its bounds.
     pub evicted: u64,
+    /// Connections the hub accepted (every agent start and reconnection).
+    #[serde(default)]
+    pub connects: u64,
+    /// Connections lost (the hub went away; not clean disconnects).
+    #[serde(default)]
+    pub disconnects: u64,
     /// Why the agent stopped early, if it did.
     pub error: Option<String>,
 }
 
 impl DeviceOutcome {
+    /// A device that did nothing, and why.
+    fn failed(id: &str, why: String) -> DeviceOutcome {
+        DeviceOutcome {
+            id: id.to_owned(),
+            windows: 0,
+            unsent: 0,
+            evicted: 0,
+            connects: 0,
+            disconnects: 0,
+            error: Some(why),
+        }
+    }
+
     /// Feature messages the hub acknowledged (PUBACK, which means stored).
     pub fn acked(&self) -> u64 {
         self.windows.saturating_sub(self.unsent + self.evicted)
@@ -152,12 +176,8 @@ impl Fleet {
         let _ = self.stop.send(true);
         let mut devices = Vec::with_capacity(self.tasks.len());
         for (task, plan) in self.tasks.into_iter().zip(&self.context.plan.devices) {
-            devices.push(task.await.unwrap_or_else(|e| DeviceOutcome {
-                id: plan.id.clone(),
-                windows: 0,
-                unsent: 0,
-                evicted: 0,
-                error: Some(format!("supervisor failed: {e}")),
+            devices.push(task.await.unwrap_or_else(|e| {
+                DeviceOutcome::failed(&plan.id, format!("supervisor failed: {e}"))
             }));
         }
         Outcome {
@@ -187,6 +207,11 @@ fn options(device: &DevicePlan, plan: &Plan, config: &FleetConfig) -> agent::Opt
     options.buffer_dir = config.buffer_root.join(&device.id);
     options.source = device.source_spec(&plan.scenario, Duration::ZERO);
     options.firmware = format!("sim-{}", env!("CARGO_PKG_VERSION"));
+    options.source_address = config.source_addresses.of(device.number);
+    if let Some(firmware) = &config.firmware {
+        options.ota = Some(firmware.for_device(&options.buffer_dir));
+        options.firmware = firmware.factory().to_owned();
+    }
     options
 }
 
@@ -198,15 +223,10 @@ async fn supervise(
 ) -> DeviceOutcome {
     let plan = &context.plan;
     let Some(device) = plan.devices.get(index) else {
-        return DeviceOutcome {
-            id: String::new(),
-            windows: 0,
-            unsent: 0,
-            evicted: 0,
-            error: Some("no such device".into()),
-        };
+        return DeviceOutcome::failed("", "no such device".into());
     };
     let windows = Arc::new(AtomicU64::new(0));
+    let stats = Arc::new(agent::Stats::default());
     let mut error = None;
     let mut at = device.start;
     let mut partitions = device.offline.iter().copied().peekable();
@@ -221,7 +241,8 @@ async fn supervise(
             continue;
         }
         let down = partitions.peek().map(|&(from, _)| context.t0 + from);
-        if let Err(e) = run_once(&context, device, at, down, &windows, stop.clone()).await {
+        let counters = (&windows, &stats);
+        if let Err(e) = run_once(&context, device, at, down, counters, stop.clone()).await {
             error = Some(e.to_string());
             break;
         }
@@ -231,11 +252,14 @@ async fn supervise(
         }
     }
     let (unsent, evicted) = leftover(&context.config.buffer_root.join(&device.id));
+    let seen = stats.snapshot();
     DeviceOutcome {
         id: device.id.clone(),
         windows: windows.load(Ordering::Relaxed),
         unsent,
         evicted,
+        connects: seen.connects,
+        disconnects: seen.disconnects,
         error,
     }
 }
@@ -246,11 +270,12 @@ async fn run_once(
     device: &DevicePlan,
     at: Duration,
     down: Option<Instant>,
-    windows: &Arc<AtomicU64>,
+    (windows, stats): (&Arc<AtomicU64>, &Arc<agent::Stats>),
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), agent::Error> {
     let plan = &context.plan;
     let mut options = options(device, plan, &context.config);
+    options.stats = stats.clone();
     options.source = device.source_spec(&plan.scenario, at);
     let motor = agent::parse_source(&options.source, device.seed)?;
     let source = Box::new(Counted::new(

@@ -110,12 +110,17 @@ pub fn register(api: &dyn HubApi, ids: &[&str]) -> Result<usize, Error> {
     Ok(created)
 }
 
+/// How far past `from` the count of stored messages reaches: the API's default end is
+/// "now", and an accelerated device clock may stamp points ahead of the hub's.
+const STORED_SPAN_MS: i64 = 10 * 365 * 24 * 3_600_000;
+
 /// Feature messages stored per device since `from_ms`: the count of `x.rms` points
 /// (every feature record has an x axis).
 pub fn stored_counts(api: &dyn HubApi, from_ms: i64) -> Result<HashMap<String, u64>, Error> {
+    let to_ms = from_ms.saturating_add(STORED_SPAN_MS);
     let answer = call(
         api,
-        &format!("/api/series?field=x.rms&from={from_ms}&agg=count"),
+        &format!("/api/series?field=x.rms&from={from_ms}&to={to_ms}&agg=count"),
     )?;
     let mut counts = HashMap::new();
     for series in answer["series"].as_array().into_iter().flatten() {

@@ -85,6 +85,15 @@ impl Plan {
         self.devices.retain(|d| (d.number - 1) % count == index);
     }
 
+    /// Devices whose agents should be running at wall offset `t`: started, and not
+    /// cut off by a partition.
+    pub fn running_at(&self, t: Duration) -> usize {
+        self.devices
+            .iter()
+            .filter(|d| d.start <= t && !d.offline.iter().any(|&(from, to)| from <= t && t < to))
+            .count()
+    }
+
     /// The devices that develop a fault.
     pub fn faulty(&self) -> impl Iterator<Item = &DevicePlan> {
         self.devices.iter().filter(|d| d.fault_at.is_some())
@@ -166,6 +175,8 @@ mod tests {
         assert_eq!(plan.devices[50].start, Duration::from_secs(5));
         assert!(plan.devices[89].offline.is_empty());
         assert_eq!(plan.devices[90].offline.len(), 1);
+        assert_eq!(plan.running_at(Duration::from_millis(9550)), 96 - 6);
+        assert_eq!(plan.running_at(Duration::from_secs(11)), 100);
         // Distinct even after the motor's `| 1`.
         let seeds: std::collections::HashSet<u64> =
             plan.devices.iter().map(|d| d.seed | 1).collect();

@@ -9,6 +9,9 @@
 //!   onset (wall clock).
 //! - **false alarms** = devices that entered the anomalous state without a fault (or
 //!   before theirs started).
+//! - **hub restarts**: how long the hub was down and how long until every device was
+//!   connected again ([`crate::restart`]); a restart whose devices did not all come
+//!   back before the end fails the run.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
@@ -16,6 +19,7 @@ use std::fmt::Write;
 use crate::fleet::Outcome;
 use crate::hub::{self, Anomaly, Capture, HubApi};
 use crate::plan::Plan;
+use crate::restart::Restart;
 use crate::Error;
 
 /// What the hub's API said at the end of a run.
@@ -31,6 +35,11 @@ pub struct Observed {
     pub anomalies: Vec<Anomaly>,
     /// Stored captures.
     pub captures: Vec<Capture>,
+    /// Hub restarts and the devices' reconnection (set by the caller that ran them).
+    pub restarts: Vec<Restart>,
+    /// When the registry first listed every fleet device as connected, since the
+    /// start (as often as the caller looked; set by the caller).
+    pub all_connected: Option<std::time::Duration>,
 }
 
 impl Observed {
@@ -51,6 +60,8 @@ impl Observed {
             stored: hub::stored_counts(api, started_ms - 2_000)?,
             anomalies: hub::anomalies(api, started_ms)?,
             captures: hub::captures(api, None)?,
+            restarts: Vec::new(),
+            all_connected: None,
         })
     }
 }
@@ -64,6 +75,8 @@ pub struct Report {
     pub registered: usize,
     /// Of them, connected at the end of the run.
     pub connected: usize,
+    /// When all of them were first seen connected, since the start.
+    pub all_connected: Option<std::time::Duration>,
     /// Feature messages produced by the agents.
     pub produced: u64,
     /// Of them, acknowledged by the hub.
@@ -88,6 +101,12 @@ pub struct Report {
     pub captures: usize,
     /// Agents that stopped with an error (`id: error`).
     pub errors: Vec<String>,
+    /// Connections the hub accepted, all agents (restarts and partitions add some).
+    pub connects: u64,
+    /// Connections the agents lost (not their own clean disconnects).
+    pub disconnects: u64,
+    /// Hub restarts.
+    pub restarts: Vec<Restart>,
 }
 
 impl Report {
@@ -118,6 +137,7 @@ impl Report {
             devices: plan.devices.len(),
             registered: observed.registered,
             connected: observed.connected,
+            all_connected: observed.all_connected,
             produced: d.iter().map(|o| o.windows).sum(),
             acked: d.iter().map(|o| o.acked()).sum(),
             unsent: d.iter().map(|o| o.unsent).sum(),
@@ -140,6 +160,9 @@ impl Report {
                 .iter()
                 .filter_map(|o| Some(format!("{}: {}", o.id, o.error.as_ref()?)))
                 .collect(),
+            connects: d.iter().map(|o| o.connects).sum(),
+            disconnects: d.iter().map(|o| o.disconnects).sum(),
+            restarts: observed.restarts.clone(),
         }
     }
 
@@ -179,6 +202,14 @@ impl Report {
         if !self.errors.is_empty() {
             failed.push(format!("{} agents failed", self.errors.len()));
         }
+        for r in self.restarts.iter().filter(|r| r.reconnect.is_none()) {
+            failed.push(format!(
+                "after the hub restart at {:.1} s only {} of {} devices reconnected",
+                r.at.as_secs_f64(),
+                r.reconnected,
+                r.expected
+            ));
+        }
         failed
     }
 
@@ -215,6 +246,11 @@ impl Report {
             ("devices", self.devices.to_string()),
             ("provisioned (in the registry)", self.registered.to_string()),
             ("connected at the end", self.connected.to_string()),
+            (
+                "all connected after",
+                self.all_connected
+                    .map_or("–".into(), |d| format!("{:.0} s", d.as_secs_f64())),
+            ),
             ("feature messages produced", self.produced.to_string()),
             ("acknowledged by the hub", self.acked.to_string()),
             ("still buffered on devices", self.unsent.to_string()),
@@ -233,12 +269,42 @@ impl Report {
             ("false alarms", self.false_alarms.len().to_string()),
             ("captures stored (complete)", self.captures.to_string()),
             ("agents failed", self.errors.len().to_string()),
+            (
+                "agent connections (lost)",
+                format!("{} ({})", self.connects, self.disconnects),
+            ),
         ];
         let mut out = String::from("| metric | value |\n|---|---|\n");
         for (name, value) in rows {
             let _ = writeln!(out, "| {name} | {value} |");
         }
+        for (name, value) in self.restart_rows() {
+            let _ = writeln!(out, "| {name} | {value} |");
+        }
         out
+    }
+
+    /// One group of rows per hub restart.
+    fn restart_rows(&self) -> Vec<(String, String)> {
+        let mut rows = Vec::new();
+        for r in &self.restarts {
+            let at = format!("hub restart at {:.1} s", r.at.as_secs_f64());
+            rows.push((
+                format!("{at}: down (kill -9 → listening)"),
+                format!("{:.1} s", r.down.as_secs_f64()),
+            ));
+            rows.push((
+                format!("{at}: devices reconnected"),
+                format!("{} of {}", r.reconnected, r.expected),
+            ));
+            rows.push((
+                format!("{at}: reconnection time (listening → all connected)"),
+                r.reconnect.map_or("not all before the end".into(), |d| {
+                    format!("{:.1} s", d.as_secs_f64())
+                }),
+            ));
+        }
+        rows
     }
 }
 
@@ -269,6 +335,8 @@ mod tests {
                     windows: 10,
                     unsent: 1,
                     evicted: 0,
+                    connects: 1,
+                    disconnects: 0,
                     error: None,
                 })
                 .collect(),
@@ -295,12 +363,23 @@ mod tests {
             stored: plan.devices.iter().map(|d| (d.id.clone(), 9)).collect(),
             anomalies: vec![anomaly("motor-0002", 1_012_500)],
             captures: vec![],
+            restarts: vec![Restart {
+                at: Duration::from_secs(5),
+                down: Duration::from_millis(800),
+                reconnect: Some(Duration::from_millis(2_500)),
+                reconnected: 3,
+                expected: 3,
+            }],
+            all_connected: None,
         };
         let r = Report::build(&plan, &outcome(&plan), &observed);
         assert_eq!((r.acked, r.stored, r.lost), (27, 27, 0));
         assert_eq!(r.latencies_ms, [2_500]);
         assert!(r.failures().is_empty(), "{:?}", r.failures());
         assert!(r.markdown().contains("| **messages lost** | **0** |"));
+        assert!(r.markdown().contains(
+            "| hub restart at 5.0 s: reconnection time (listening → all connected) | 2.5 s |"
+        ));
         assert!((r.msgs_per_s() - 0.9).abs() < 1e-9);
     }
 
@@ -316,12 +395,20 @@ mod tests {
                 anomaly("motor-0002", 1_005_000),
             ],
             captures: vec![],
+            restarts: vec![Restart {
+                at: Duration::from_secs(5),
+                down: Duration::from_millis(800),
+                reconnect: None,
+                reconnected: 1,
+                expected: 3,
+            }],
+            all_connected: None,
         };
         let r = Report::build(&plan, &outcome(&plan), &observed);
         assert_eq!(r.lost, 4 + 9 + 9);
         assert_eq!(r.detected, 0);
         assert_eq!(r.false_alarms, ["motor-0002", "motor-0003"]);
-        assert_eq!(r.failures().len(), 4, "{:?}", r.failures());
+        assert_eq!(r.failures().len(), 5, "{:?}", r.failures());
         assert!(r.markdown().contains("result: FAIL"));
     }
 }

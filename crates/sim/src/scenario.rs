@@ -32,6 +32,10 @@
 //! duration = "10s"
 //! first = 1             # device numbers first … first + count - 1
 //! count = 100
+//!
+//! [[events]]            # the hub is killed (SIGKILL) and restarted on its data
+//! kind = "hub_restart"  # (only when `bosun sim` started the hub itself)
+//! at = "30s"
 //! ```
 
 use std::path::Path;
@@ -69,6 +73,9 @@ pub struct Scenario {
     pub faults: Faults,
     /// Network partitions.
     pub partitions: Vec<Partition>,
+    /// Hub restarts (kill -9, then start on the same data and ports), wall time since
+    /// the fleet started, in order.
+    pub hub_restarts: Vec<Duration>,
 }
 
 /// Bearing faults.
@@ -115,6 +122,7 @@ impl Default for Scenario {
             axes: 3,
             faults: Faults::default(),
             partitions: Vec::new(),
+            hub_restarts: Vec::new(),
         }
     }
 }
@@ -166,9 +174,15 @@ struct FaultsFile {
 struct EventFile {
     kind: String,
     at: String,
-    duration: String,
-    first: usize,
-    count: usize,
+    duration: Option<String>,
+    first: Option<usize>,
+    count: Option<usize>,
+}
+
+/// An event of the file, by kind.
+enum Event {
+    Partition(Partition),
+    HubRestart(Duration),
 }
 
 impl Scenario {
@@ -187,6 +201,14 @@ impl Scenario {
         let d = Scenario::default();
         let faults = file.faults.unwrap_or_default();
         let fd = Faults::default();
+        let (mut partitions, mut hub_restarts) = (Vec::new(), Vec::new());
+        for event in file.events {
+            match event_of(event)? {
+                Event::Partition(p) => partitions.push(p),
+                Event::HubRestart(at) => hub_restarts.push(at),
+            }
+        }
+        hub_restarts.sort();
         let scenario = Scenario {
             devices: file.devices.unwrap_or(d.devices),
             prefix: file.prefix.unwrap_or(d.prefix),
@@ -205,11 +227,8 @@ impl Scenario {
                 growth: duration_or("faults.growth", faults.growth, fd.growth)?,
                 severity: faults.severity.unwrap_or(fd.severity),
             },
-            partitions: file
-                .events
-                .into_iter()
-                .map(partition)
-                .collect::<Result<_, _>>()?,
+            partitions,
+            hub_restarts,
         };
         scenario.validate()?;
         Ok(scenario)
@@ -252,6 +271,18 @@ impl Scenario {
                 ));
             }
         }
+        if let Some(last) = self
+            .hub_restarts
+            .iter()
+            .max()
+            .filter(|&&t| t >= self.duration)
+        {
+            return bad(format!(
+                "a hub restart at {:.1} s is not before the end of the run ({:.1} s)",
+                last.as_secs_f64(),
+                self.duration.as_secs_f64()
+            ));
+        }
         Ok(())
     }
 }
@@ -265,19 +296,38 @@ fn duration_or(name: &str, text: Option<String>, default: Duration) -> Result<Du
     }
 }
 
-fn partition(event: EventFile) -> Result<Partition, Error> {
-    if event.kind != "partition" {
-        return Err(Error::Invalid(format!(
-            "event kind {:?}: only \"partition\" is supported",
-            event.kind
-        )));
+/// One `[[events]]` entry: a partition needs `duration`, `first` and `count`; a hub
+/// restart takes none of them.
+fn event_of(event: EventFile) -> Result<Event, Error> {
+    let at = duration_or("events.at", Some(event.at), Duration::ZERO)?;
+    match event.kind.as_str() {
+        "partition" => {
+            let (Some(duration), Some(first), Some(count)) =
+                (event.duration, event.first, event.count)
+            else {
+                return Err(Error::Invalid(
+                    "a partition needs duration, first and count".into(),
+                ));
+            };
+            Ok(Event::Partition(Partition {
+                first,
+                count,
+                at,
+                duration: duration_or("events.duration", Some(duration), Duration::ZERO)?,
+            }))
+        }
+        "hub_restart" => {
+            if event.duration.is_some() || event.first.is_some() || event.count.is_some() {
+                return Err(Error::Invalid(
+                    "a hub restart takes only `at` (it restarts the whole hub)".into(),
+                ));
+            }
+            Ok(Event::HubRestart(at))
+        }
+        other => Err(Error::Invalid(format!(
+            "event kind {other:?}: \"partition\" or \"hub_restart\""
+        ))),
     }
-    Ok(Partition {
-        first: event.first,
-        count: event.count,
-        at: duration_or("events.at", Some(event.at), Duration::ZERO)?,
-        duration: duration_or("events.duration", Some(event.duration), Duration::ZERO)?,
-    })
 }
 
 #[cfg(test)]
@@ -311,6 +361,25 @@ mod tests {
         assert_eq!(s.faults.ids, ["motor-0017"]);
         assert_eq!(s.partitions.len(), 1);
         assert_eq!(s.prefix, "motor-");
+        assert!(s.hub_restarts.is_empty());
+    }
+
+    #[test]
+    fn hub_restarts_are_events_in_order() {
+        let text = r#"
+            [[events]]
+            kind = "hub_restart"
+            at = "30s"
+            [[events]]
+            kind = "hub_restart"
+            at = "10s"
+        "#;
+        let s = Scenario::parse(text).expect("parses");
+        assert_eq!(
+            s.hub_restarts,
+            [Duration::from_secs(10), Duration::from_secs(30)]
+        );
+        assert!(s.partitions.is_empty());
     }
 
     #[test]
@@ -327,8 +396,27 @@ mod tests {
             "[[events]]\nkind = \"reboot\"\nat = \"1s\"\nduration = \"1s\"\nfirst = 1\ncount = 1",
             "devices = 5\n[[events]]\nkind = \"partition\"\nat = \"1s\"\nduration = \"1s\"\nfirst = 5\ncount = 2",
             "devices = [",
+            "[[events]]\nkind = \"partition\"\nat = \"1s\"",
+            "[[events]]\nkind = \"hub_restart\"\nat = \"1s\"\ncount = 3",
+            "[[events]]\nkind = \"hub_restart\"",
         ] {
             assert!(Scenario::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,200}") {
+            let _ = Scenario::parse(&text);
+        }
+
+        #[test]
+        fn any_restart_time_parses_or_is_refused(secs in 0u64..200, duration in 1u64..200) {
+            let text = format!(
+                "duration = \"{duration}s\"\n[[events]]\nkind = \"hub_restart\"\nat = \"{secs}s\""
+            );
+            let parsed = Scenario::parse(&text);
+            proptest::prop_assert_eq!(parsed.is_ok(), secs < duration);
         }
     }
 }

@@ -36,6 +36,8 @@ async fn partitions_stop_and_restart_agents_and_nothing_unacknowledged_is_lost()
             host_name: None,
             identity: agent::Identity::Anonymous,
             buffer_root: dir.path().to_owned(),
+            source_addresses: sim::SourceAddresses::loopback(2),
+            firmware: None,
         },
     )
     .expect("start");
@@ -69,6 +71,8 @@ async fn a_bad_configuration_is_refused_before_anything_starts() {
         host_name: None,
         identity: agent::Identity::Anonymous,
         buffer_root: std::env::temp_dir(),
+        source_addresses: sim::SourceAddresses::System,
+        firmware: None,
     };
     assert!(Fleet::start(plan, config).is_err());
 }

@@ -13,10 +13,12 @@
 //! | property `chunk`              | 0-based sequence number                               |
 //! | property `chunks`             | total number of chunks, the same on every chunk       |
 //! | property `rate-hz`            | sample rate in Hz (integer), the same on every chunk  |
-//! | payload                       | little-endian `f32` samples, no header (`device::raw`) |
+//! | property `axes` (optional)    | channels per sample instant, 1 to 3 (default 1), the same on every chunk |
+//! | payload                       | little-endian `f32` samples, no header (`device::raw`); with several axes, interleaved frames `x0 y0 z0 x1 y1 z1 …` |
 //!
-//! Every chunk but the last holds the same number of samples; the last holds at most
-//! that many. So a chunk's place in the capture follows from its sequence number, and a
+//! A chunk without `axes` is a 1-axis chunk, as every device sent before axes existed.
+//! Every chunk but the last holds the same number of samples (frames); the last holds
+//! at most that many. So a chunk's place in the capture follows from its sequence number, and a
 //! missing chunk leaves a gap of known position.
 //!
 //! The pipeline sends messages whose content type passes [`is_capture`] here instead of
@@ -50,6 +52,10 @@ pub const PROP_CHUNK: &str = "chunk";
 pub const PROP_CHUNKS: &str = "chunks";
 /// Application property: the sample rate in Hz.
 pub const PROP_RATE_HZ: &str = "rate-hz";
+/// Application property: channels per sample instant (1–3, default 1).
+pub const PROP_AXES: &str = "axes";
+/// Most axes a capture may have.
+pub const MAX_AXES: u8 = 3;
 /// Longest capture id accepted, in bytes.
 pub const MAX_CAPTURE_ID_LEN: usize = 128;
 
@@ -73,6 +79,8 @@ pub struct ChunkHeader {
     pub total: u32,
     /// `rate-hz`: samples per second.
     pub rate_hz: u32,
+    /// `axes`: interleaved channels, 1 to [`MAX_AXES`] (1 when the property is absent).
+    pub axes: u8,
 }
 
 impl ChunkHeader {
@@ -97,17 +105,31 @@ impl ChunkHeader {
             seq: number(PROP_CHUNK)?,
             total: number(PROP_CHUNKS)?,
             rate_hz: number(PROP_RATE_HZ)?,
+            axes: match get(PROP_AXES) {
+                None => 1,
+                Some(text) => text
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|a| (1..=MAX_AXES).contains(a))
+                    .ok_or(CaptureError::BadProperty(PROP_AXES))?,
+            },
         })
     }
 
-    /// The header as application properties, for senders (the device, the simulator).
-    pub fn properties(&self) -> [(&'static str, String); 4] {
-        [
+    /// The header as application properties, for senders (the device, the simulator);
+    /// `axes` only when above 1, so 1-axis chunks look as they always did.
+    pub fn properties(&self) -> Vec<(&'static str, String)> {
+        let mut props = vec![
             (PROP_CAPTURE_ID, self.capture_id.clone()),
             (PROP_CHUNK, self.seq.to_string()),
             (PROP_CHUNKS, self.total.to_string()),
             (PROP_RATE_HZ, self.rate_hz.to_string()),
-        ]
+        ];
+        if self.axes > 1 {
+            props.push((PROP_AXES, self.axes.to_string()));
+        }
+        props
     }
 }
 
@@ -117,7 +139,7 @@ pub enum CaptureError {
     /// A required application property is absent.
     #[error("property {0} is missing")]
     MissingProperty(&'static str),
-    /// A property is not a valid value (not a number, empty id, too long).
+    /// A property is not a valid value (not a number, empty id, too long, axes not 1–3).
     #[error("property {0} is invalid")]
     BadProperty(&'static str),
     /// `chunks` is zero or `rate-hz` is zero.
@@ -131,7 +153,7 @@ pub enum CaptureError {
         /// The total.
         total: u32,
     },
-    /// The payload is empty, not whole `f32`s, or its sample count breaks the
+    /// The payload is empty, not whole frames of `f32`s, or its sample count breaks the
     /// equal-chunks convention.
     #[error("chunk {seq}: {reason}")]
     BadSize {
@@ -182,7 +204,7 @@ pub enum CaptureError {
 /// Bounds on what the assembler holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most samples in one capture.
+    /// Most samples in one capture, counting each axis' value (a 3-axis frame is 3).
     pub max_samples: usize,
     /// Most chunks in one capture.
     pub max_chunks: u32,
@@ -191,13 +213,13 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// Room for 10 kHz × 60 s per capture (twice the default capture), 16 at once: at
-    /// most about 38 MiB of samples.
+    /// Room for 10 kHz × 40 s of 3 axes per capture (the default capture is 30 s), or
+    /// 120 s of one axis; 8 at once: at most about 38 MiB of samples.
     fn default() -> Self {
         Limits {
-            max_samples: 600_000,
+            max_samples: 1_200_000,
             max_chunks: 65_536,
-            max_open: 16,
+            max_open: 8,
         }
     }
 }
@@ -229,9 +251,13 @@ pub struct Capture {
     pub rate_hz: u32,
     /// Chunks the device announced.
     pub chunks: u32,
-    /// Samples per chunk (all but the last); `None` when no chunk but the last arrived.
+    /// Interleaved channels per sample instant (1 to [`MAX_AXES`]).
+    pub axes: u8,
+    /// Frames (sample instants) per chunk (all but the last); `None` when no chunk but
+    /// the last arrived.
     pub chunk_samples: Option<u32>,
-    /// The received samples, in order; missing chunks are not filled in.
+    /// The received samples, in order, frames of `axes` values interleaved; missing
+    /// chunks are not filled in.
     pub samples: Vec<f32>,
     /// Missing chunks, as ranges of sequence numbers; empty for a complete capture.
     pub missing: Vec<Range<u32>>,
@@ -254,7 +280,9 @@ struct Partial {
     total: u32,
     /// `rate-hz`, from the first chunk.
     rate_hz: u32,
-    /// Samples per non-last chunk, once one has arrived.
+    /// `axes`, from the first chunk.
+    axes: u8,
+    /// Values (frames × axes) per non-last chunk, once one has arrived.
     chunk_len: Option<usize>,
     /// Received chunks by sequence number.
     chunks: BTreeMap<u32, Vec<f32>>,
@@ -300,6 +328,7 @@ impl Assembler {
         let partial = self.open.entry(key.clone()).or_insert_with(|| Partial {
             total: header.total,
             rate_hz: header.rate_hz,
+            axes: header.axes,
             chunk_len: None,
             chunks: BTreeMap::new(),
             samples: 0,
@@ -345,11 +374,21 @@ impl Assembler {
         if header.total > self.limits.max_chunks {
             return Err(too_large("chunks", self.limits.max_chunks as usize));
         }
-        if payload.is_empty() || payload.len() % 4 != 0 {
-            let reason = format!(
-                "{} bytes is not a whole number of f32 samples",
-                payload.len()
-            );
+        if header.axes == 0 || header.axes > MAX_AXES {
+            return Err(CaptureError::BadProperty(PROP_AXES));
+        }
+        let frame = 4 * usize::from(header.axes);
+        if payload.is_empty() || payload.len() % frame != 0 {
+            let reason = match header.axes {
+                1 => format!(
+                    "{} bytes is not a whole number of f32 samples",
+                    payload.len()
+                ),
+                axes => format!(
+                    "{} bytes is not a whole number of {axes}-axis f32 frames",
+                    payload.len()
+                ),
+            };
             return Err(CaptureError::BadSize { seq, reason });
         }
         if payload.len() / 4 > self.limits.max_samples {
@@ -437,6 +476,7 @@ impl Partial {
         let checks = [
             (PROP_CHUNKS, self.total, header.total),
             (PROP_RATE_HZ, self.rate_hz, header.rate_hz),
+            (PROP_AXES, u32::from(self.axes), u32::from(header.axes)),
         ];
         for (property, expected, found) in checks {
             if expected != found {
@@ -492,13 +532,17 @@ impl Partial {
     /// The capture as received so far.
     fn into_capture(self, device_id: String, id: String) -> Capture {
         let missing = missing_ranges(self.total, self.chunks.keys().copied());
-        let chunk_samples = self.chunk_len.and_then(|n| u32::try_from(n).ok());
+        let axes = self.axes.max(1);
+        let chunk_samples = self
+            .chunk_len
+            .and_then(|n| u32::try_from(n / usize::from(axes)).ok());
         let samples = self.chunks.into_values().flatten().collect();
         Capture {
             id,
             device_id,
             rate_hz: self.rate_hz,
             chunks: self.total,
+            axes,
             chunk_samples,
             samples,
             missing,
@@ -535,33 +579,49 @@ impl Capture {
         self.samples.iter().flat_map(|s| s.to_le_bytes()).collect()
     }
 
-    /// The samples as CSV, `t_s,value`, one row per sample with its true time (seconds
-    /// from the capture's first sample). Gaps stay visible: the time jumps over missing
-    /// chunks, and a row with an empty value marks where each gap starts, so plotting
-    /// tools break the line there.
+    /// Frames (sample instants) received.
+    pub fn frames(&self) -> usize {
+        self.samples.len() / usize::from(self.axes.max(1))
+    }
+
+    /// The received samples of one axis (0-based), in order; empty past the last axis.
+    pub fn axis(&self, axis: usize) -> Vec<f32> {
+        axis_of(&self.samples, self.axes, axis)
+    }
+
+    /// The samples as CSV, `t_s,value` (1 axis) or `t_s,x,y[,z]`, one row per frame with
+    /// its true time (seconds from the capture's first sample). Gaps stay visible: the
+    /// time jumps over missing chunks, and a row with empty values marks where each gap
+    /// starts, so plotting tools break the line there.
     pub fn to_csv(&self) -> String {
+        let axes = usize::from(self.axes.max(1));
         let mut out = String::with_capacity(self.samples.len() * 20 + 16);
-        out.push_str("t_s,value\n");
+        out.push_str(csv_header(self.axes));
         let rate = f64::from(self.rate_hz.max(1));
         let chunk = self.chunk_len_for_times();
-        let mut samples = self.samples.iter();
+        let mut frames = self.samples.chunks_exact(axes);
         let mut gaps = self.missing.iter();
         let mut gap = gaps.next();
+        let empty = ",".repeat(axes);
         let mut seq = 0;
         while seq < self.chunks {
             let start = u64::from(seq) * chunk;
             if let Some(range) = gap.filter(|g| g.start <= seq) {
-                let _ = writeln!(out, "{:.6},", start as f64 / rate);
+                let _ = writeln!(out, "{:.6}{empty}", start as f64 / rate);
                 seq = range.end.max(seq.saturating_add(1));
                 gap = gaps.next();
                 continue;
             }
-            if gap.is_none() && samples.as_slice().is_empty() {
+            if gap.is_none() && frames.len() == 0 {
                 break;
             }
-            for (i, value) in samples.by_ref().take(chunk as usize).enumerate() {
+            for (i, frame) in frames.by_ref().take(chunk as usize).enumerate() {
                 let t = (start + i as u64) as f64 / rate;
-                let _ = writeln!(out, "{t:.6},{value}");
+                let _ = write!(out, "{t:.6}");
+                for value in frame {
+                    let _ = write!(out, ",{value}");
+                }
+                out.push('\n');
             }
             seq += 1;
         }
@@ -573,10 +633,28 @@ impl Capture {
     fn chunk_len_for_times(&self) -> u64 {
         match self.chunk_samples {
             Some(n) => u64::from(n),
-            None => self.samples.len() as u64,
+            None => self.frames() as u64,
         }
         .max(1)
     }
+}
+
+/// The CSV header line for `axes` channels.
+fn csv_header(axes: u8) -> &'static str {
+    match axes {
+        2 => "t_s,x,y\n",
+        3 => "t_s,x,y,z\n",
+        _ => "t_s,value\n",
+    }
+}
+
+/// One axis (0-based) of interleaved `samples` with `axes` channels; empty past the last.
+pub fn axis_of(samples: &[f32], axes: u8, axis: usize) -> Vec<f32> {
+    let axes = usize::from(axes.max(1));
+    if axis >= axes {
+        return Vec::new();
+    }
+    samples.iter().skip(axis).step_by(axes).copied().collect()
 }
 
 #[cfg(test)]
@@ -590,6 +668,7 @@ mod tests {
             seq,
             total,
             rate_hz: 10,
+            axes: 1,
         }
     }
 
@@ -619,6 +698,7 @@ mod tests {
             seq: 2,
             total: 5,
             rate_hz: 10_000,
+            axes: 1,
         };
         assert_eq!(parsed.as_ref(), Ok(&expected));
         let again = expected.properties();
@@ -804,6 +884,80 @@ mod tests {
     }
 
     #[test]
+    fn three_axis_chunks_interleave_and_old_one_axis_chunks_still_read() {
+        let props = [
+            ("capture-id", "c"),
+            ("chunk", "0"),
+            ("chunks", "2"),
+            ("rate-hz", "10"),
+            ("axes", "3"),
+        ];
+        let get = |name: &str| props.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        let h = ChunkHeader::from_properties(get).expect("valid");
+        assert_eq!(h.axes, 3);
+        assert_eq!(h.properties().last(), Some(&("axes", "3".to_owned())));
+        assert_eq!(
+            header("c", 0, 1).properties().len(),
+            4,
+            "1-axis chunks unchanged"
+        );
+        for bad in ["0", "4", "x"] {
+            let get = |name: &str| if name == "axes" { Some(bad) } else { get(name) };
+            assert_eq!(
+                ChunkHeader::from_properties(get),
+                Err(CaptureError::BadProperty("axes"))
+            );
+        }
+        let mut asm = Assembler::default();
+        // Two frames per chunk: chunk 0 = (0,1,2),(3,4,5); the last one frame (6,7,8).
+        let h1 = ChunkHeader {
+            seq: 1,
+            ..h.clone()
+        };
+        let last = bytes(&[6.0, 7.0, 8.0]);
+        assert!(matches!(
+            asm.feed("d", &h1, &last, 0),
+            Ok(Progress::Accepted { .. })
+        ));
+        let torn = asm.feed("d", &h, &bytes(&[0.0; 4]), 0);
+        assert!(
+            matches!(torn, Err(CaptureError::BadSize { seq: 0, .. })),
+            "{torn:?}"
+        );
+        let one_axis = ChunkHeader {
+            axes: 1,
+            ..h.clone()
+        };
+        let conflict = asm.feed("d", &one_axis, &bytes(&[0.0; 6]), 0);
+        assert!(matches!(
+            conflict,
+            Err(CaptureError::Conflict {
+                property: "axes",
+                ..
+            })
+        ));
+        let first = bytes(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        let Ok(Progress::Complete(capture)) = asm.feed("d", &h, &first, 0) else {
+            panic!("capture should be complete");
+        };
+        assert_eq!(
+            (capture.axes, capture.frames(), capture.chunk_samples),
+            (3, 3, Some(2))
+        );
+        assert_eq!(capture.axis(1), [1.0, 4.0, 7.0]);
+        assert!(capture.axis(3).is_empty());
+        assert_eq!(
+            capture.to_csv(),
+            "t_s,x,y,z\n0.000000,0,1,2\n0.100000,3,4,5\n0.200000,6,7,8\n"
+        );
+        let mut gap = capture;
+        gap.samples.truncate(6);
+        gap.missing = std::iter::once(1..2).collect();
+        let csv = "t_s,x,y,z\n0.000000,0,1,2\n0.100000,3,4,5\n0.200000,,,\n";
+        assert_eq!(gap.to_csv(), csv);
+    }
+
+    #[test]
     fn a_short_last_chunk_first_bounds_the_others() {
         let mut asm = Assembler::default();
         assert!(asm
@@ -863,7 +1017,7 @@ mod tests {
             payload in prop::collection::vec(any::<u8>(), 0..64),
         ) {
             let mut asm = Assembler::new(Limits { max_samples: 64, max_chunks: 1 << 20, max_open: 2 });
-            let h = ChunkHeader { capture_id: "c".into(), seq, total, rate_hz: rate };
+            let h = ChunkHeader { capture_id: "c".into(), seq, total, rate_hz: rate, axes: (seq % 5) as u8 };
             let _ = asm.feed("d", &h, &payload, 0);
             if let Some(capture) = asm.finish("d", "c") {
                 let _ = capture.to_csv();

@@ -4,8 +4,11 @@
 //! - [`rules`]: declarative rules (`SELECT … FROM telemetry WHERE …` plus ordered
 //!   actions), parsed and evaluated over normalized messages.
 //! - [`capture`]: raw sample chunks from a device reassembled into one capture.
+//! - [`proto`]: `.proto` source text compiled to a descriptor set, for schemas
+//!   registered at run time.
 #![forbid(unsafe_code)]
 
 pub mod capture;
 pub mod decode;
+pub mod proto;
 pub mod rules;

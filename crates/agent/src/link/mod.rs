@@ -11,13 +11,14 @@
 
 pub mod tls;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use mqtt::{ConnAck, Connect, Packet, ProtocolVersion};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::Error;
 
@@ -39,6 +40,10 @@ pub struct Endpoint {
     pub address: String,
     /// TLS configuration; `None` for plain TCP.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Local address to connect from; `None` lets the system choose. A simulator
+    /// spreads its devices over 127.0.0.x this way: every source address has its own
+    /// ~28,000 ephemeral ports towards one hub port.
+    pub bind: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -46,6 +51,7 @@ impl std::fmt::Debug for Endpoint {
         f.debug_struct("Endpoint")
             .field("address", &self.address)
             .field("tls", &self.tls.is_some())
+            .field("bind", &self.bind)
             .finish()
     }
 }
@@ -225,9 +231,7 @@ async fn step<T>(what: &str, future: impl std::future::Future<Output = T>) -> Re
 
 /// TCP, then TLS if configured.
 async fn connect_stream(endpoint: &Endpoint) -> Result<Box<dyn Stream>, Error> {
-    let tcp = TcpStream::connect(&endpoint.address)
-        .await
-        .map_err(|e| Error::Connection(format!("{}: {e}", endpoint.address)))?;
+    let tcp = connect_tcp(endpoint).await?;
     let _ = tcp.set_nodelay(true);
     let Some(config) = &endpoint.tls else {
         return Ok(Box::new(tcp));
@@ -240,6 +244,42 @@ async fn connect_stream(endpoint: &Endpoint) -> Result<Box<dyn Stream>, Error> {
     Ok(Box::new(stream))
 }
 
+/// A TCP connection to the endpoint, from its `bind` address when it has one: the
+/// first of the hub's addresses of the same family that accepts.
+pub(crate) async fn connect_tcp(endpoint: &Endpoint) -> Result<TcpStream, Error> {
+    let failed = |e: std::io::Error| Error::Connection(format!("{}: {e}", endpoint.address));
+    let Some(local) = endpoint.bind else {
+        return TcpStream::connect(&endpoint.address).await.map_err(failed);
+    };
+    let mut last = None;
+    let peers = tokio::net::lookup_host(&endpoint.address)
+        .await
+        .map_err(failed)?;
+    for peer in peers.filter(|p| p.is_ipv4() == local.is_ipv4()) {
+        match connect_from(local, peer).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => Error::Connection(format!("{} from {local}: {e}", endpoint.address)),
+        None => Error::Connection(format!(
+            "{}: no address of the same family as {local}",
+            endpoint.address
+        )),
+    })
+}
+
+/// Binds a socket to `local` (any port), then connects it to `peer`.
+async fn connect_from(local: IpAddr, peer: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = match peer {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(peer).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,9 +289,32 @@ mod tests {
         let e = |a: &str| Endpoint {
             address: a.into(),
             tls: None,
+            bind: None,
         };
         assert_eq!(e("127.0.0.1:8883").host(), "127.0.0.1");
         assert_eq!(e("[::1]:8883").host(), "::1");
         assert_eq!(e("hub.example").host(), "hub.example");
+    }
+
+    #[tokio::test]
+    async fn connects_from_the_bind_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let address = listener.local_addr().expect("addr").to_string();
+        let from = |bind: Option<IpAddr>| Endpoint {
+            address: address.clone(),
+            tls: None,
+            bind,
+        };
+        let local: IpAddr = [127, 0, 0, 3].into();
+        let _tcp = connect_tcp(&from(Some(local))).await.expect("connect");
+        let (_, peer) = listener.accept().await.expect("accept");
+        assert_eq!(peer.ip(), local);
+        let _tcp = connect_tcp(&from(None)).await.expect("connect");
+        let (_, peer) = listener.accept().await.expect("accept");
+        assert_eq!(peer.ip(), IpAddr::from([127, 0, 0, 1]));
+        let v6: IpAddr = "::1".parse().expect("v6");
+        assert!(connect_tcp(&from(Some(v6))).await.is_err());
     }
 }

@@ -16,6 +16,7 @@ use crate::features::FeatureMaker;
 use crate::identity::{device_credentials, expiry_from_now};
 use crate::link::{normal_disconnect, Endpoint, Link, Reader, Writer, STEP_TIMEOUT, VERSION};
 use crate::options::Options;
+use crate::ota::{self, Step, Updater};
 use crate::settings::{Mode, Settings};
 use crate::source::Source;
 use crate::stats;
@@ -51,6 +52,17 @@ enum Event {
     Wrote(Result<(), Error>),
     /// A connection attempt finished.
     Opened(Result<(Link, ConnAck), Error>),
+    /// The update task has news.
+    Ota(ota::Event),
+}
+
+/// Why [`Agent::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exit {
+    /// Shutdown was asked for.
+    Stop,
+    /// The active firmware slot changed: boot again.
+    Reboot,
 }
 
 /// A capture being streamed.
@@ -77,6 +89,10 @@ pub(super) struct Agent {
     streaming: Option<Streaming>,
     /// Real time at start (device time = elapsed × speed).
     started: Instant,
+    /// Over-the-air updates, when enabled.
+    updater: Option<Updater>,
+    /// Set when an update step asks for a reboot; ends [`Agent::run`].
+    reboot: bool,
 }
 
 impl Agent {
@@ -87,14 +103,18 @@ impl Agent {
         source: Box<dyn Source>,
         buffer: OfflineBuffer,
         jitter: Jitter,
+        updater: Option<Updater>,
     ) -> Agent {
         let defaults = Settings::new(options.interval);
         let mut maker = FeatureMaker::new(defaults.window);
         // Numbering continues where the buffer's keys left off, across restarts.
         maker.set_seq(buffer.next_key() as u32);
         let now = Instant::now();
+        let version = updater
+            .as_ref()
+            .map_or_else(|| options.firmware.clone(), Updater::version);
         Agent {
-            core: Core::new(&login.device_id, &options.firmware, defaults),
+            core: Core::new(&login.device_id, &version, defaults),
             options,
             endpoint,
             login,
@@ -108,6 +128,40 @@ impl Agent {
             next_features: now,
             streaming: None,
             started: now,
+            updater,
+            reboot: false,
+        }
+    }
+
+    /// Boots again after the active slot changed: a new session (connection, core,
+    /// reported version); production, the buffer and the source carry on.
+    pub(super) async fn reboot(&mut self) {
+        self.disconnect().await;
+        self.connection = None;
+        self.streaming = None;
+        self.reboot = false;
+        if let Some(updater) = &mut self.updater {
+            updater.reboot();
+            let defaults = Settings::new(self.options.interval);
+            self.core = Core::new(&self.login.device_id, &updater.version(), defaults);
+            self.maker.set_window(defaults.window);
+            tracing::info!(version = updater.version(), "rebooted");
+        }
+        self.backoff.reset();
+        self.next_connect = Instant::now();
+    }
+
+    /// Carries out an updater step.
+    fn on_step(&mut self, step: Step) {
+        match step {
+            Step::Continue => {}
+            Step::Report(report) => {
+                let packet = self.core.report_firmware(ota::report_json(&report));
+                if let Err(e) = self.queue(&packet) {
+                    self.lost(e);
+                }
+            }
+            Step::Reboot => self.reboot = true,
         }
     }
 
@@ -121,14 +175,22 @@ impl Agent {
         device.div_f64(self.options.speed)
     }
 
-    pub(super) async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        tokio::pin!(shutdown);
+    /// Runs until shutdown (then says goodbye) or a reboot request.
+    pub(super) async fn run<F: Future<Output = ()>>(
+        &mut self,
+        mut shutdown: std::pin::Pin<&mut F>,
+    ) -> Result<Exit, Error> {
         // A connection attempt runs alongside everything else, so a hub that does not
         // answer (a black-holed network) never delays a feature window.
         let mut opening: Option<Opening> = None;
         loop {
+            if self.reboot {
+                return Ok(Exit::Reboot);
+            }
             let idle = self.connection.is_none() && opening.is_none();
-            if idle && Instant::now() >= self.next_connect {
+            // A simulated firmware crash: this boot never reaches the hub.
+            let crashed = self.updater.as_ref().is_some_and(Updater::crashed);
+            if idle && !crashed && Instant::now() >= self.next_connect {
                 opening = self.start_connect();
             }
             if let Err(e) = self.pump() {
@@ -150,6 +212,7 @@ impl Agent {
                 read = next_packet(reader) => Event::Read(read),
                 wrote = write_pending(writer) => Event::Wrote(wrote),
                 opened = finish_opening(&mut opening) => Event::Opened(opened),
+                ota = next_ota(&mut self.updater) => Event::Ota(ota),
             };
             match event {
                 Event::Tick => {}
@@ -173,11 +236,17 @@ impl Agent {
                     opening = None;
                     self.on_opened(opened);
                 }
+                Event::Ota(event) => {
+                    if let Some(updater) = &mut self.updater {
+                        let step = updater.on_event(event);
+                        self.on_step(step);
+                    }
+                }
             }
             self.on_timers();
         }
         self.goodbye().await;
-        Ok(())
+        Ok(Exit::Stop)
     }
 
     /// The earliest thing to wake for.
@@ -185,6 +254,9 @@ impl Agent {
         let mut deadline = self.next_features;
         if let Some(s) = &self.streaming {
             deadline = deadline.min(s.next_at);
+        }
+        if let Some(due) = self.updater.as_ref().and_then(Updater::deadline) {
+            deadline = deadline.min(due);
         }
         match &self.connection {
             None if opening => deadline,
@@ -237,7 +309,13 @@ impl Agent {
         let greeting = self
             .core
             .on_connected(ack.properties.receive_maximum, evicted);
-        let queued: Result<(), Error> = greeting.iter().try_for_each(|p| link.writer.queue(p));
+        let mut queued: Result<(), Error> = greeting.iter().try_for_each(|p| link.writer.queue(p));
+        // The update's latest state again: a report lost with a connection (or a
+        // process) reaches the hub now.
+        if let Some(firmware) = self.updater.as_ref().map(Updater::greeting) {
+            let packet = self.core.report_firmware(firmware);
+            queued = queued.and_then(|()| link.writer.queue(&packet));
+        }
         if let Err(e) = queued {
             self.core.on_disconnected();
             return self.failed(e);
@@ -400,7 +478,8 @@ impl Agent {
                 self.next_features = self.next_features.min(next);
             }
             Effect::Capture { id, request } => {
-                match Capture::new(&id, request, self.source.rate_hz()) {
+                let axes = self.source.axes();
+                match Capture::new(&id, request, self.source.rate_hz(), axes) {
                     Ok(capture) => {
                         let CaptureRequest { rate_hz, seconds } = request;
                         let chunks = capture.chunks();
@@ -415,15 +494,34 @@ impl Agent {
                     Err(e) => tracing::warn!(error = %e, "capture refused"),
                 }
             }
+            Effect::Firmware { value, full } => {
+                if let Some(updater) = &mut self.updater {
+                    let step = updater.on_desired(&value, full);
+                    self.on_step(step);
+                }
+            }
+            Effect::TwinSynced => {
+                if let Some(updater) = &mut self.updater {
+                    for step in updater.on_healthy() {
+                        self.on_step(step);
+                    }
+                }
+            }
         }
     }
 
-    /// Feature windows and keep-alive.
+    /// Feature windows, keep-alive and a new image's health deadline.
     fn on_timers(&mut self) {
         let now = Instant::now();
+        if let Some(updater) = &mut self.updater {
+            let step = updater.on_deadline();
+            self.on_step(step);
+        }
         if now >= self.next_features && self.streaming.is_none() {
             let settings = *self.core.settings();
-            if settings.mode != Mode::Idle {
+            // A simulated firmware crash produces nothing either.
+            let crashed = self.updater.as_ref().is_some_and(Updater::crashed);
+            if settings.mode != Mode::Idle && !crashed {
                 self.produce();
             }
             let interval = self.real(settings.interval);
@@ -488,14 +586,18 @@ impl Agent {
         }
     }
 
-    /// A clean DISCONNECT (no will) on shutdown.
-    async fn goodbye(&mut self) {
+    /// Sends what is queued, then DISCONNECT (no will); a hub that does not take it
+    /// within [`GOODBYE_GRACE`] sees a lost connection (and the will) instead.
+    async fn disconnect(&mut self) {
         if let Some(c) = &mut self.connection {
-            // What is queued goes first; a hub that does not take it within the grace
-            // period sees a lost connection (and the will) instead.
             let disconnect = Packet::Disconnect(normal_disconnect());
             let _ = tokio::time::timeout(GOODBYE_GRACE, c.link.send(&disconnect)).await;
         }
+    }
+
+    /// A clean DISCONNECT (no will) on shutdown.
+    async fn goodbye(&mut self) {
+        self.disconnect().await;
         let stats = self.options.stats.snapshot();
         tracing::info!(
             buffered = self.buffer.len(),
@@ -512,6 +614,14 @@ impl Agent {
 async fn finish_opening(opening: &mut Option<Opening>) -> Result<(Link, ConnAck), Error> {
     match opening {
         Some(future) => future.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The update task's next event, or never without updates (for `select!`).
+async fn next_ota(updater: &mut Option<Updater>) -> ota::Event {
+    match updater {
+        Some(updater) => updater.next_event().await,
         None => std::future::pending().await,
     }
 }

@@ -25,6 +25,7 @@ use crate::buffer::OfflineBuffer;
 use crate::identity::Identity;
 use crate::link::{tls, Endpoint};
 use crate::options::Options;
+use crate::ota::Updater;
 use crate::source::Source;
 use crate::Error;
 
@@ -51,17 +52,31 @@ pub async fn run(
     let endpoint = Endpoint {
         address: options.hub.clone(),
         tls,
+        bind: options.source_address,
     };
     let mut buffer = OfflineBuffer::open(&options.buffer_dir, options.buffer_limits)?;
     buffer.set_sync(options.buffer_sync);
+    let updater = match &options.ota {
+        Some(ota) => Some(Updater::boot(
+            ota.clone(),
+            &options.firmware,
+            endpoint.tls.clone(),
+            (&options.hub, endpoint.bind),
+        )?),
+        None => None,
+    };
     tokio::pin!(shutdown);
     let mut jitter = Jitter::seeded(hash(&options.device_id));
     let login = tokio::select! {
         login = login::login(&options, &endpoint, &mut jitter) => login?,
         () = &mut shutdown => return Ok(()),
     };
-    let mut agent = agent::Agent::new(options, endpoint, login, source, buffer, jitter);
-    agent.run(shutdown).await
+    let mut agent = agent::Agent::new(options, endpoint, login, source, buffer, jitter, updater);
+    // A reboot (the active firmware slot changed) is a new session of the same agent.
+    while agent.run(shutdown.as_mut()).await? == agent::Exit::Reboot {
+        agent.reboot().await;
+    }
+    Ok(())
 }
 
 /// FNV-1a: a stable seed from the device id.

@@ -118,17 +118,77 @@ pub struct Assessment {
     pub scored: usize,
 }
 
-/// Per-device model: baseline statistics plus the alarm state machine.
+/// One device's alarm: where it stands, and how many messages in a row pushed towards
+/// the other state. A per-device [`Model`] keeps its own; devices that share a model
+/// (a group of identical machines) each keep one beside it, so one device's alarm never
+/// raises or clears another's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alarm {
+    /// Current state.
+    state: State,
+    /// Consecutive messages pushing towards the other state.
+    streak: u32,
+}
+
+impl Default for Alarm {
+    fn default() -> Self {
+        Alarm {
+            state: State::WarmingUp,
+            streak: 0,
+        }
+    }
+}
+
+impl Alarm {
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Hysteresis: `enter_count` scores ≥ enter in a row to enter, `exit_count` scores
+    /// < exit in a row to leave.
+    fn step(&mut self, score: f64, c: &ModelConfig) -> Transition {
+        let (pushing, needed, next, transition) = match self.state {
+            State::Anomalous => (
+                score < c.exit,
+                c.exit_count,
+                State::Normal,
+                Transition::Exited,
+            ),
+            _ => (
+                score >= c.enter,
+                c.enter_count,
+                State::Anomalous,
+                Transition::Entered,
+            ),
+        };
+        self.streak = if pushing {
+            self.streak.saturating_add(1)
+        } else {
+            0
+        };
+        if self.streak >= needed {
+            self.state = next;
+            self.streak = 0;
+            transition
+        } else {
+            Transition::None
+        }
+    }
+}
+
+/// A baseline of feature statistics plus, for a per-device model, that device's alarm
+/// state machine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     /// Settings (sanitised).
     config: ModelConfig,
     /// Messages observed.
     seen: u64,
-    /// Current state.
-    state: State,
-    /// Consecutive messages pushing towards the other state.
-    streak: u32,
+    /// The owning device's alarm (unused when devices share the model); flattened so
+    /// saved models keep their `state` and `streak` keys.
+    #[serde(flatten)]
+    alarm: Alarm,
     /// Baselines by feature name (ordered, so serialisation is deterministic).
     features: BTreeMap<String, Baseline>,
 }
@@ -147,8 +207,7 @@ impl Model {
         Self {
             config: config.sanitised(),
             seen: 0,
-            state: State::WarmingUp,
-            streak: 0,
+            alarm: Alarm::default(),
             features: BTreeMap::new(),
         }
     }
@@ -158,9 +217,9 @@ impl Model {
         &self.config
     }
 
-    /// The current state.
+    /// The current state (of the owning device's alarm).
     pub fn state(&self) -> State {
-        self.state
+        self.alarm.state
     }
 
     /// Messages observed so far.
@@ -168,14 +227,30 @@ impl Model {
         self.seen
     }
 
-    /// Learns from or scores one message, and advances the state machine.
+    /// Learns from or scores one message, and advances the model's own alarm.
     pub fn observe<S: AsRef<str>>(&mut self, features: &[(S, f64)]) -> Assessment {
+        let mut alarm = self.alarm;
+        let assessment = self.observe_for(&mut alarm, features);
+        self.alarm = alarm;
+        assessment
+    }
+
+    /// Learns from or scores one message of a device whose alarm is `alarm`: the model
+    /// is shared by several devices (a group), each with its own alarm. The model warms
+    /// up on the first `warmup` messages of all of them together; a device that joins
+    /// later is scored from its first message.
+    pub fn observe_for<S: AsRef<str>>(
+        &mut self,
+        alarm: &mut Alarm,
+        features: &[(S, f64)],
+    ) -> Assessment {
         let readings = self.readings(features);
+        let warming = self.seen < self.config.warmup;
         self.seen = self.seen.saturating_add(1);
-        if self.state == State::WarmingUp {
+        if warming {
             self.learn_all(&readings);
             if self.seen >= self.config.warmup {
-                self.state = State::Normal;
+                alarm.state = State::Normal;
             }
             return Assessment {
                 score: 0.0,
@@ -185,10 +260,16 @@ impl Model {
                 scored: 0,
             };
         }
+        if alarm.state == State::WarmingUp {
+            *alarm = Alarm {
+                state: State::Normal,
+                streak: 0,
+            };
+        }
         let mut scored = self.score(&readings);
         let score = rms_top(&scored, self.config.top_k);
-        let transition = self.step(score);
-        if self.state == State::Normal && self.streak == 0 && score < self.config.exit {
+        let transition = alarm.step(score, &self.config);
+        if alarm.state == State::Normal && alarm.streak == 0 && score < self.config.exit {
             self.learn_normal(&readings);
         }
         scored.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
@@ -196,7 +277,7 @@ impl Model {
         scored.truncate(self.config.explain);
         Assessment {
             score,
-            state: self.state,
+            state: alarm.state,
             transition,
             top: scored,
             scored: count,
@@ -237,7 +318,7 @@ impl Model {
             self.features
                 .entry(r.name.to_owned())
                 .or_insert_with(Baseline::new)
-                .learn(r.t);
+                .learn(r.value, r.t);
         }
     }
 
@@ -251,9 +332,9 @@ impl Model {
                 .entry(r.name.to_owned())
                 .or_insert_with(Baseline::new);
             if b.n < warmup {
-                b.learn(r.t);
+                b.learn(r.value, r.t);
             } else if rate > 0.0 {
-                b.drift(r.t, rate);
+                b.drift(r.value, r.t, rate);
             }
         }
     }
@@ -268,7 +349,7 @@ impl Model {
                 if b.n < self.config.warmup {
                     return None;
                 }
-                let z = b.z(r.t, min_sigma);
+                let z = b.z(r.value, r.t, min_sigma);
                 let z = if z.is_nan() {
                     0.0
                 } else {
@@ -283,38 +364,6 @@ impl Model {
                 })
             })
             .collect()
-    }
-
-    /// Hysteresis: `enter_count` scores ≥ enter in a row to enter, `exit_count` scores
-    /// < exit in a row to leave.
-    fn step(&mut self, score: f64) -> Transition {
-        let c = &self.config;
-        let (pushing, needed, next, transition) = match self.state {
-            State::Anomalous => (
-                score < c.exit,
-                c.exit_count,
-                State::Normal,
-                Transition::Exited,
-            ),
-            _ => (
-                score >= c.enter,
-                c.enter_count,
-                State::Anomalous,
-                Transition::Entered,
-            ),
-        };
-        self.streak = if pushing {
-            self.streak.saturating_add(1)
-        } else {
-            0
-        };
-        if self.streak >= needed {
-            self.state = next;
-            self.streak = 0;
-            transition
-        } else {
-            Transition::None
-        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! How the pipeline treats messages: its rules (with counters) and the Protobuf schemas
 //! and per-device content types it decodes with.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -57,17 +59,26 @@ impl From<pipeline::SchemaProblem> for Problem {
     fn from(e: pipeline::SchemaProblem) -> Problem {
         match e {
             pipeline::SchemaProblem::Io(e) => Problem::internal(e),
+            // Where the `.proto` source went wrong, also as members for tools.
+            pipeline::SchemaProblem::Proto(e) => Problem::bad_request(e.to_string())
+                .with_extension("file", json!(e.file))
+                .with_extension("line", json!(e.pos.line))
+                .with_extension("column", json!(e.pos.column)),
             other => Problem::bad_request(other.to_string()),
         }
     }
 }
 
-/// Body of `POST /api/schemas`.
+/// Body of `POST /api/schemas`: exactly one of the two forms.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct SchemaBody {
     /// A binary `FileDescriptorSet` (`protoc --descriptor_set_out`), base64.
-    descriptor_set: String,
+    #[serde(default)]
+    descriptor_set: Option<String>,
+    /// `.proto` source files by the name imports use (`{"acme/reading.proto": "…"}`).
+    #[serde(default)]
+    proto: Option<BTreeMap<String, String>>,
 }
 
 /// `POST /api/schemas`: registers Protobuf message types, no rebuild needed.
@@ -75,9 +86,19 @@ pub(super) async fn register_schema<H: ControlPlane>(
     State(state): State<ApiState<H>>,
     JsonBody(body): JsonBody<SchemaBody>,
 ) -> Result<Response, Problem> {
-    let bytes = hub::base64::decode(&body.descriptor_set)
-        .map_err(|e| Problem::bad_request(format!("descriptorSet is not base64: {e}")))?;
-    let messages = data(&state)?.register_schema(&bytes)?;
+    let messages = match (body.descriptor_set, body.proto) {
+        (Some(set), None) => {
+            let bytes = hub::base64::decode(&set)
+                .map_err(|e| Problem::bad_request(format!("descriptorSet is not base64: {e}")))?;
+            data(&state)?.register_schema(&bytes)?
+        }
+        (None, Some(files)) => data(&state)?.register_proto(&files)?,
+        _ => {
+            return Err(Problem::bad_request(
+                "give exactly one of descriptorSet (base64 FileDescriptorSet) or proto ({\"name.proto\": \"source\"})",
+            ))
+        }
+    };
     reply::json(StatusCode::CREATED, &json!({ "messages": messages }))
 }
 

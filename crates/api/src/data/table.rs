@@ -64,6 +64,11 @@ const CAPTURE_PARAMS: &[Param] = &[
         Kind::OneOf(&["f32", "csv", "json"]),
         "Samples as little-endian f32 (default), CSV, or the description.",
     ),
+    Param::query(
+        "axis",
+        Kind::OneOf(&["x", "y", "z"]),
+        "Only this axis of a multi-axis capture (default: all, interleaved in f32, columns in CSV).",
+    ),
 ];
 
 /// A read-only data operation answering JSON.
@@ -192,7 +197,7 @@ pub(crate) fn table<H: ControlPlane>() -> Vec<Operation<H>> {
             Verb::Post,
             "/api/schemas",
             "registerSchema",
-            "Register Protobuf message types (a binary FileDescriptorSet, base64).",
+            "Register Protobuf message types: .proto source files, or a binary FileDescriptorSet (base64).",
             &[],
             Some("SchemaBody"),
             201,

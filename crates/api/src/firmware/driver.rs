@@ -3,8 +3,10 @@
 //! twin patches). One task per server, started by the binary ([`crate::rollout_driver`]).
 //!
 //! Inputs: `deviceConnected`/`deviceDisconnected` events (offline gate); `twinChanged`
-//! events from devices, after which the twin's reported `firmware` is read and fed as a
-//! report when it is about the rollout's image; every [`TICK`] the clock (timeouts,
+//! events from devices whose patch has `firmware`: its `boots` counter (reboot gate),
+//! and its update state (taken from the event's patch when it is the whole object, as
+//! the agent sends it, else read from the twin), fed as a report when it is about the
+//! rollout's image; every [`TICK`] the clock (timeouts,
 //! soak) and the data pipeline's new anomaly events (`entered`, anomaly gate); every
 //! [`REFRESH`] the target group's members (dynamic groups) and their connection states. A lagging event subscription loses reports; the device timeout
 //! then counts those devices as failed rather than waiting for ever.
@@ -13,7 +15,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hub::service::{Event, HubError};
-use ota::rollout::{Action, Report};
+use ota::rollout::{Action, DeviceState, Report, Status};
 use ota::{DesiredFirmware, FirmwareStore, ReportedFirmware};
 use pipeline::{AnomalyEvent, Pipeline};
 use serde_json::{json, Value};
@@ -29,6 +31,9 @@ pub(super) const REFRESH: Duration = Duration::from_secs(10);
 const MEMBER_PAGE: usize = 1000;
 /// Most members a rollout takes from its group.
 pub(super) const MAX_MEMBERS: usize = 100_000;
+/// How long a device's presigned download URL stays valid: a week covers a device
+/// that is offline for days (the twin waits for it); every new notification re-signs.
+pub(super) const URL_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Milliseconds since the epoch.
 pub(super) fn now_ms() -> u64 {
@@ -88,8 +93,10 @@ pub(super) async fn carry_out<H: ControlPlane>(
                     queue.extend(fail(store, name, &device, reason));
                     continue;
                 };
+                let expires = now_ms() / 1000 + URL_LIFETIME.as_secs();
                 let desired = DesiredFirmware {
-                    url: format!("/api/firmware/{firmware_id}/image"),
+                    // Presigned for this device alone: it has no API token.
+                    url: store.url_signer().url(&firmware_id, &device, expires),
                     id: firmware_id.clone(),
                     manifest,
                     start_delay_ms,
@@ -172,6 +179,47 @@ async fn reported<H: ControlPlane>(hub: &H, device: &str) -> Option<ReportedFirm
     serde_json::from_value(twin.json["properties"]["reported"]["firmware"].clone()).ok()
 }
 
+/// What a hub event says about a device, for its rollouts.
+enum Input {
+    /// It connected (`false`) or disconnected (`true`).
+    Offline(bool),
+    /// It reported its `firmware`: the update's state (when the patch had one) and
+    /// its boot counter (when it had one).
+    Firmware {
+        /// The reported update state.
+        report: Option<ReportedFirmware>,
+        /// The reported `boots`.
+        boots: Option<u64>,
+    },
+}
+
+/// Reads what a hub event says for rollouts; `None` when nothing.
+async fn input_of<H: ControlPlane>(hub: &H, event: &Event) -> Option<Input> {
+    match event.kind {
+        "deviceConnected" => Some(Input::Offline(false)),
+        "deviceDisconnected" => Some(Input::Offline(true)),
+        // Our own desired patches also change the twin; only device reports matter,
+        // and only those about firmware.
+        "twinChanged" if event.detail.get("desiredVersion").is_none() => {
+            let patched = event.detail["patch"].get("firmware")?;
+            let boots = patched.get("boots").and_then(Value::as_u64);
+            let report = match patched.get("state") {
+                None => None,
+                // The agent reports the whole object; a partial patch needs the twin.
+                Some(_) => match patched
+                    .get("id")
+                    .and_then(|_| serde_json::from_value(patched.clone()).ok())
+                {
+                    Some(whole) => Some(whole),
+                    None => reported(hub, &event.device_id).await,
+                },
+            };
+            Some(Input::Firmware { report, boots })
+        }
+        _ => None,
+    }
+}
+
 /// Feeds one hub event to the running rollouts that include its device.
 async fn on_event<H: ControlPlane>(hub: &H, store: &FirmwareStore, event: Event) {
     let device = event.device_id.as_str();
@@ -179,28 +227,28 @@ async fn on_event<H: ControlPlane>(hub: &H, store: &FirmwareStore, event: Event)
     if concerned.is_empty() {
         return;
     }
-    let report = match event.kind {
-        "deviceConnected" | "deviceDisconnected" => None,
-        // Our own desired patches also change the twin; only device reports matter.
-        "twinChanged" if event.detail.get("desiredVersion").is_none() => {
-            match reported(hub, device).await {
-                Some(reported) => Some(reported),
-                None => return,
-            }
-        }
-        _ => return,
+    let Some(input) = input_of(hub, &event).await else {
+        return;
     };
     for (name, firmware_id) in concerned {
         let now = now_ms();
-        let result = store.rollouts().update(&name, now, |r| match &report {
-            None => r.set_offline(device, event.kind == "deviceDisconnected", now),
-            Some(reported) => match reported.to_report() {
+        let result = store.rollouts().update(&name, now, |r| match &input {
+            Input::Offline(offline) => r.set_offline(device, *offline, now),
+            Input::Firmware { report, boots } => {
+                let mut actions = match boots {
+                    Some(count) => r.boots(device, *count, now),
+                    None => Vec::new(),
+                };
                 // A state about another image (an earlier update) is not this rollout's.
-                Some(report) if reported.id.as_deref() == Some(firmware_id.as_str()) => {
-                    r.report(device, report, now)
+                let ours = report
+                    .as_ref()
+                    .filter(|f| f.id.as_deref() == Some(firmware_id.as_str()))
+                    .and_then(ReportedFirmware::to_report);
+                if let Some(report) = ours {
+                    actions.extend(r.report(device, report, now));
                 }
-                _ => Vec::new(),
-            },
+                actions
+            }
         });
         match result {
             Ok(actions) => carry_out(hub, store, &name, actions).await,
@@ -246,6 +294,69 @@ async fn anomalies<H: ControlPlane>(
     newest
 }
 
+/// What a device's twin must say for its rollout state, if anything: a notified
+/// device of a rollout still going must have been offered the image, one rolling back
+/// must have been asked to. The action, and the desired `firmware` key that shows it.
+fn owed(state: &DeviceState, going: bool, device: &str) -> Option<(Action, &'static str)> {
+    match state {
+        DeviceState::Notified { .. } if going => Some((
+            Action::Notify {
+                device: device.to_owned(),
+                start_delay_ms: 0,
+            },
+            "id",
+        )),
+        DeviceState::RollingBack => Some((
+            Action::RollBack {
+                device: device.to_owned(),
+            },
+            "rollBack",
+        )),
+        _ => None,
+    }
+}
+
+/// After a restart: the engine's state was written before its desired patches, so a
+/// hub killed in between left devices marked notified (or rolling back) whose twin
+/// never got the patch. Writes exactly those patches again; devices whose twin has it
+/// are left alone, so nobody is offered an update twice.
+async fn recover<H: ControlPlane>(hub: &H, store: &FirmwareStore) {
+    for name in store.rollouts().unfinished() {
+        let Ok(record) = store.rollouts().get(&name) else {
+            continue;
+        };
+        let going = matches!(
+            record.rollout.status,
+            Status::Running | Status::Paused { .. }
+        );
+        let mut missing = Vec::new();
+        for (device, d) in &record.rollout.devices {
+            let Some((action, key)) = owed(&d.state, going, device) else {
+                continue;
+            };
+            let desired = match hub.twin(device).await {
+                Ok(twin) => twin.json["properties"]["desired"]["firmware"].clone(),
+                Err(_) => Value::Null,
+            };
+            let has = match key {
+                "id" => desired["id"] == record.firmware.as_str(),
+                _ => desired["rollBack"] == true,
+            };
+            if !has {
+                missing.push(action);
+            }
+        }
+        if !missing.is_empty() {
+            tracing::info!(
+                rollout = name,
+                devices = missing.len(),
+                "re-sending desired firmware lost in a restart"
+            );
+            carry_out(hub, store, &name, missing).await;
+        }
+    }
+}
+
 /// The driver loop; ends when the hub's event stream closes.
 pub(super) async fn drive<H: ControlPlane>(
     hub: H,
@@ -253,6 +364,7 @@ pub(super) async fn drive<H: ControlPlane>(
     pipeline: Option<Pipeline>,
 ) {
     let mut events = hub.events();
+    recover(&hub, &store).await;
     // Anomalies from before the driver started are not the firmware's doing.
     let mut anomalies_seen = now_ms() as i64;
     let mut tick = tokio::time::interval(TICK);
@@ -265,6 +377,9 @@ pub(super) async fn drive<H: ControlPlane>(
                     refresh(&hub, &store).await;
                 }
                 each_running(&hub, &store, |r, now| r.tick(now)).await;
+                if let Err(e) = store.rollouts().flush() {
+                    tracing::warn!(error = %e, "cannot write rollouts");
+                }
                 if let Some(pipeline) = &pipeline {
                     anomalies_seen = anomalies(&hub, &store, pipeline, anomalies_seen).await;
                 }
@@ -273,8 +388,13 @@ pub(super) async fn drive<H: ControlPlane>(
                 Ok(event) => on_event(&hub, &store, event).await,
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "rollout driver fell behind the hub's events");
+                    // Connection events were lost: re-read the groups' states now.
+                    last_refresh = None;
                 }
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Closed) => {
+                    let _ = store.rollouts().flush();
+                    return;
+                }
             },
         }
     }

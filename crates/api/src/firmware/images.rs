@@ -3,21 +3,27 @@
 //! The upload is one JSON document, `{manifest, image}` with the image in base64, so
 //! that the manifest and the bytes it signs arrive (and are refused) together and the
 //! operation fits the API's JSON operations table; the cost is a third more bytes on
-//! the wire, acceptable for images up to [`MAX_IMAGE_LEN`]. Downloads are raw bytes.
+//! the wire, acceptable for images up to [`MAX_IMAGE_LEN`]. Downloads are raw bytes,
+//! streamed from the file in chunks with a `Content-Length`, and need a read-only token
+//! or a device's presigned URL.
 
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header::{ACCEPT_RANGES, CONTENT_RANGE, CONTENT_TYPE, ETAG, RANGE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, RANGE};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use ota::{FirmwareStore, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::range::{self, Answer};
+use super::rate::DownloadLimit;
 use super::{blocking, store};
-use crate::extract::{JsonBody, PathParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::problem::Problem;
 use crate::{base64, reply, ApiState, ControlPlane};
 
@@ -82,12 +88,14 @@ struct Slice {
     answer: Answer,
     /// The image's length.
     len: u64,
-    /// The bytes to send (empty when unsatisfiable).
-    bytes: Vec<u8>,
+    /// The image file, positioned at the first byte to send.
+    file: File,
+    /// How many bytes to send from there (0 when unsatisfiable).
+    count: u64,
 }
 
-/// Reads what `range_header` asks of image `id`.
-fn read_slice(
+/// Opens image `id` at what `range_header` asks for.
+fn open_slice(
     store: &FirmwareStore,
     id: &str,
     range_header: Option<&str>,
@@ -99,29 +107,107 @@ fn read_slice(
         Answer::Part { start, end } => (start, end - start + 1),
         Answer::Unsatisfiable => (0, 0),
     };
-    let io = |source| StoreError::Io {
-        path: id.into(),
-        source,
+    file.seek(SeekFrom::Start(start))
+        .map_err(|source| StoreError::Io {
+            path: id.into(),
+            source,
+        })?;
+    Ok(Slice {
+        answer,
+        len,
+        file,
+        count,
+    })
+}
+
+/// Bytes read from the image file per body chunk.
+const CHUNK: u64 = 64 * 1024;
+
+/// A body streaming `count` bytes of `file` in [`CHUNK`]s, each read off the async
+/// workers and, under a `limit`, sent when the shared bucket allows: a download holds
+/// one chunk in memory, not the image (many devices may be downloading a 32 MiB image
+/// at once). A read error or a file shorter than announced
+/// ends the body early, which the client sees as a cut download and resumes.
+fn stream_body(file: File, count: u64, limit: Option<Arc<DownloadLimit>>) -> Body {
+    let chunks = futures_util::stream::unfold((Some(file), count), move |(file, left)| {
+        let limit = limit.clone();
+        async move {
+            let mut file = file.filter(|_| left > 0)?;
+            let want = left.min(CHUNK) as usize;
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; want];
+                let n = file.read(&mut buf)?;
+                buf.truncate(n);
+                Ok::<_, std::io::Error>((file, buf))
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+            match read {
+                Ok((file, buf)) if !buf.is_empty() => {
+                    if let Some(limit) = &limit {
+                        limit.take(buf.len() as u64).await;
+                    }
+                    let left = left - buf.len() as u64;
+                    Some((Ok(Bytes::from(buf)), (Some(file), left)))
+                }
+                Ok(_) => {
+                    let eof =
+                        std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "image file shrank");
+                    Some((Err(eof), (None, 0)))
+                }
+                Err(e) => Some((Err(e), (None, 0))),
+            }
+        }
+    });
+    Body::from_stream(chunks)
+}
+
+/// Who may download: an API token (read-only or above), or a presigned URL for this
+/// image (`device`, `expires`, `sig`; see `ota::UrlSigner`), which is how devices
+/// download: they have no token.
+fn authorize(store: &FirmwareStore, id: &str, query: Option<&str>) -> Result<(), Problem> {
+    let params = QueryParams::parse(query)?;
+    let Some(sig) = params.get("sig") else {
+        // No presigned URL: the guard has checked the token's role already.
+        return Ok(());
     };
-    file.seek(SeekFrom::Start(start)).map_err(io)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-    file.take(count).read_to_end(&mut bytes).map_err(io)?;
-    Ok(Slice { answer, len, bytes })
+    let refused = |detail: String| {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "download-url-refused",
+            "Download URL refused",
+            detail,
+        )
+    };
+    let device = params
+        .get("device")
+        .ok_or_else(|| refused("a presigned URL names its device".into()))?;
+    let expires = params
+        .number("expires", 0, u64::MAX)?
+        .ok_or_else(|| refused("a presigned URL has an expiry".into()))?;
+    let now = super::driver::now_ms() / 1000;
+    store
+        .url_signer()
+        .verify(id, device, expires, sig, now)
+        .map_err(|e| refused(e.to_string()))
 }
 
 /// `GET /api/firmware/{id}/image`: the image, or the part a `Range` header asks for.
 pub(super) async fn image<H: ControlPlane>(
     State(state): State<ApiState<H>>,
     PathParams(id): PathParams<String>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let store = store(&state)?;
+    authorize(&store, &id, uri.query())?;
     let range_header = headers
         .get(RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let etag = format!("\"{id}\"");
-    let slice = blocking(move || read_slice(&store, &id, range_header.as_deref())).await?;
+    let slice = blocking(move || open_slice(&store, &id, range_header.as_deref())).await?;
     let (status, content_range) = match slice.answer {
         Answer::Full => (StatusCode::OK, None),
         Answer::Part { start, end } => (
@@ -138,7 +224,10 @@ pub(super) async fn image<H: ControlPlane>(
             .with_header(CONTENT_RANGE, format!("bytes */{}", slice.len)));
         }
     };
-    let mut response = (status, slice.bytes).into_response();
+    let body = stream_body(slice.file, slice.count, state.download_limit.clone());
+    let mut response = (status, body).into_response();
+    // Announced, so the body is sent with a length (not chunked) as clients expect.
+    response = reply::with_header(response, CONTENT_LENGTH, &slice.count.to_string())?;
     response = reply::with_header(response, CONTENT_TYPE, "application/octet-stream")?;
     response = reply::with_header(response, ACCEPT_RANGES, "bytes")?;
     // Content-addressed: the id is the image's hash, so it is a strong validator.

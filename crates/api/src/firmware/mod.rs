@@ -12,13 +12,15 @@
 //! twin property `firmware`; `driver` keeps them moving (see docs/ota.md).
 //!
 //! Layout: `keys` (publisher keys), `images` (upload, list, manifest, download),
-//! `range` (the `Range` header), `rollouts` (their operations), `driver` (the task
-//! feeding them events and the clock), `table` (rows and body schemas).
+//! `range` (the `Range` header), `rate` (the download rate limit), `rollouts` (their
+//! operations), `driver` (the task feeding them events and the clock), `table` (rows
+//! and body schemas).
 
 mod driver;
 mod images;
 mod keys;
 mod range;
+mod rate;
 mod rollouts;
 mod table;
 #[cfg(test)]
@@ -33,6 +35,7 @@ use ota::{FirmwareStore, StoreError};
 use crate::problem::Problem;
 use crate::{ApiState, ControlPlane};
 
+pub use rate::DownloadLimit;
 pub(crate) use table::{components, table};
 
 /// The store, or 503 when this server runs without one.

@@ -36,6 +36,8 @@ pub(super) struct NewRollout {
     max_offline_excess_percent: Option<f64>,
     /// Anomaly gate, over the rest (default 20).
     max_anomaly_excess_percent: Option<f64>,
+    /// Reboot gate (boot counters), over the rest (default 20).
+    max_reboot_excess_percent: Option<f64>,
     /// Devices updating at once (default 50).
     max_concurrent: Option<usize>,
     /// Random start delay bound (default 60).
@@ -44,6 +46,9 @@ pub(super) struct NewRollout {
     device_timeout_seconds: Option<u64>,
     /// On a breach: pause (default) or rollback.
     policy: Option<Policy>,
+    /// Daily UTC maintenance windows (`"01:00-05:00"`); none: any time.
+    #[serde(default)]
+    windows: Vec<ota::rollout::Window>,
 }
 
 impl NewRollout {
@@ -62,10 +67,12 @@ impl NewRollout {
             min_success: pct(self.min_success_percent, 95.0),
             max_offline_excess: pct(self.max_offline_excess_percent, 20.0),
             max_anomaly_excess: pct(self.max_anomaly_excess_percent, 20.0),
+            max_reboot_excess: pct(self.max_reboot_excess_percent, 20.0),
             max_concurrent: self.max_concurrent.unwrap_or(50),
             max_start_delay_ms: ms(self.max_start_delay_seconds, 60),
             device_timeout_ms: ms(self.device_timeout_seconds, 3600),
             policy: self.policy.unwrap_or(Policy::Pause),
+            windows: self.windows.clone(),
         }
     }
 }
@@ -84,6 +91,7 @@ fn view(record: &RolloutRecord) -> Value {
         "createdMs": record.created_ms,
         "spec": record.rollout.spec,
         "progress": record.rollout.progress(),
+        "waitingForWindow": record.rollout.waiting_for_window(now_ms()),
         "events": events,
     })
 }

@@ -8,12 +8,34 @@ use serde_json::{json, Value};
 use super::images::MAX_UPLOAD_BODY;
 use super::{images, keys, rollouts};
 use crate::auth::{Access, Role};
-use crate::operations::{Body, Operation, Param, Verb};
+use crate::operations::{Body, Kind, Operation, Param, Verb};
 use crate::ControlPlane;
 
 const FIRMWARE_ID: Param = Param::path("id", "Firmware id: the image's SHA-256, hex.");
 const KEY_ID: Param = Param::path("id", "Publisher key id.");
 const ROLLOUT: Param = Param::path("name", "Rollout name.");
+/// The presigned-URL parameters a rollout writes into a device's desired `firmware`.
+const PRESIGNED: [Param; 4] = [
+    FIRMWARE_ID,
+    Param::query(
+        "device",
+        Kind::Text,
+        "Presigned URL: the device it was issued to.",
+    ),
+    Param::query(
+        "expires",
+        Kind::Integer {
+            min: 0,
+            max: i64::MAX,
+        },
+        "Presigned URL: expiry, seconds since the epoch.",
+    ),
+    Param::query(
+        "sig",
+        Kind::Text,
+        "Presigned URL: the hub's HMAC-SHA256 over image, device and expiry, hex.",
+    ),
+];
 
 /// One firmware operation; `tag` is always `firmware`.
 #[allow(clippy::too_many_arguments)]
@@ -53,15 +75,17 @@ pub(crate) fn table<H: ControlPlane>() -> Vec<Operation<H>> {
         Verb::Get,
         "/api/firmware/{id}/image",
         "getFirmwareImage",
-        "Download an image; a single `Range: bytes=…` gets 206 with Content-Range (resume).",
+        "Download an image; a single `Range: bytes=…` gets 206 with Content-Range (resume). Needs a read-only token, or the presigned `device`, `expires`, `sig` a rollout gives a device.",
         Role::ReadOnly,
-        &[FIRMWARE_ID],
+        &PRESIGNED,
         None,
         200,
         Body::Binary("The image's bytes (or the requested part)."),
-        &[404, 416, 503],
+        &[401, 403, 404, 416, 503],
         |m| on(m, images::image::<H>),
     );
+    // Devices have no token: they present the presigned URL, which the handler checks.
+    download.access = Access::RoleOrPresigned(Role::ReadOnly);
     download.response_headers = &[
         ("Accept-Ranges", "`bytes`."),
         (
@@ -384,10 +408,12 @@ fn new_rollout() -> Value {
             "minSuccessPercent": number("Success needed to advance (default 95)."),
             "maxOfflineExcessPercent": number("Offline gate, over the rest of the group (default 20)."),
             "maxAnomalyExcessPercent": number("Anomaly gate, over the rest of the group (default 20)."),
+            "maxRebootExcessPercent": number("Reboot gate (reported boot counters), over the rest of the group (default 20)."),
             "maxConcurrent": number("Devices updating at once (default 50)."),
             "maxStartDelaySeconds": number("Random per-device start delay bound (default 60)."),
             "deviceTimeoutSeconds": number("A device silent this long counts as failed (default 3600)."),
             "policy": { "type": "string", "enum": ["pause", "rollback"], "description": "On a breach (default pause)." },
+            "windows": { "type": "array", "items": string("HH:MM-HH:MM, UTC; may wrap midnight."), "description": "Daily maintenance windows: devices are notified only inside one (default: any time)." },
         },
     })
 }
@@ -406,7 +432,8 @@ fn rollout() -> Value {
             "firmware": string("Firmware id."),
             "group": string("Target device group."),
             "createdMs": number("Creation time, ms since the epoch."),
-            "spec": free("Phases (fractions), soakMs, maxFailure, minSuccess, maxOfflineExcess, maxAnomalyExcess, maxConcurrent, maxStartDelayMs, deviceTimeoutMs, policy."),
+            "spec": free("Phases (fractions), soakMs, maxFailure, minSuccess, maxOfflineExcess, maxAnomalyExcess, maxRebootExcess, maxConcurrent, maxStartDelayMs, deviceTimeoutMs, policy, windows."),
+            "waitingForWindow": { "type": "boolean", "description": "Running, with devices to notify, but outside its maintenance windows." },
             "progress": free("{status, phase, members, unassigned, phases: [{target, pending, inProgress, succeeded, failed, rolledBack}]}."),
             "events": { "type": "array", "items": free("{timeMs, event: {event, …}}"), "description": "Recent events, oldest first (not in listings)." },
         },

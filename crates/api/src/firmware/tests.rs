@@ -221,6 +221,7 @@ async fn a_rollout_notifies_its_first_phase_and_obeys_the_operator() {
     assert_eq!(desired_fw["id"], id.as_str());
     assert_eq!(desired_fw["rollout"], "spring");
     assert_eq!(desired_fw["manifest"]["version"], "2.0.0");
+    presigned_url_is_the_devices_alone(&client, &id, &notified[0], desired_fw).await;
 
     let r = client.call("POST", "/api/rollouts", Some(&body)).await;
     assert_eq!(r.status, 409, "{}", r.text);
@@ -250,6 +251,54 @@ async fn a_rollout_notifies_its_first_phase_and_obeys_the_operator() {
         })
         .unwrap_or_default();
     assert_eq!(events, ["paused", "resumed", "cancelled"]);
+}
+
+/// The desired URL downloads without a token, for this image only, until it expires;
+/// a changed device, expiry or signature is 403, no token and no signature 401.
+async fn presigned_url_is_the_devices_alone(
+    client: &Client,
+    id: &str,
+    device: &str,
+    desired: &Value,
+) {
+    let url = desired["url"].as_str().expect("url");
+    assert!(
+        url.starts_with(&format!(
+            "/api/firmware/{id}/image?device={device}&expires="
+        )),
+        "{url}"
+    );
+    let anonymous = |path: &str| request("GET", path, None, &[("range", "bytes=2-")], None);
+    let r = client.send(anonymous(url)).await;
+    assert_eq!(r.status, 206, "{}", r.text);
+    let other = url.replace(&format!("device={device}"), "device=someone-else");
+    let r = client.send(anonymous(&other)).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(
+        r.json["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("signature"),
+        "{}",
+        r.text
+    );
+    let (base, _) = url.split_once("&expires=").expect("expires");
+    let sig = client_sig(url);
+    let expired = format!("{base}&expires=1&sig={sig}");
+    assert_eq!(client.send(anonymous(&expired)).await.status, 403);
+    let r = client
+        .send(anonymous(&format!("/api/firmware/{id}/image")))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    // A URL signed under another secret (not the hub's) is refused.
+    let store = ota::UrlSigner::new(b"not the hub's");
+    let forged = store.url(id, device, u64::MAX);
+    assert_eq!(client.send(anonymous(&forged)).await.status, 403);
+}
+
+/// The `sig` parameter of a URL.
+fn client_sig(url: &str) -> &str {
+    url.rsplit_once("&sig=").map(|(_, s)| s).unwrap_or_default()
 }
 
 #[tokio::test]

@@ -24,10 +24,15 @@ pub(crate) struct PipelineSettings {
     pub(crate) anomaly_enter: f64,
     /// Score under which it leaves it.
     pub(crate) anomaly_exit: f64,
+    /// Twin tag naming groups of identical machines that share one anomaly model (each
+    /// keeps its own alarm); empty: one model per device.
+    pub(crate) anomaly_group_tag: String,
     /// Seconds without a chunk after which a capture is stored as it is.
     pub(crate) capture_idle_secs: u64,
     /// Days raw points are kept (rollups longer).
     pub(crate) raw_retention_days: u64,
+    /// Trust roots (PEM) for `https://` webhooks; empty: the system bundle.
+    pub(crate) webhook_ca_file: String,
     /// The operator's rules (`[[pipeline.rules]]` with `[[pipeline.rules.actions]]`).
     pub(crate) rules: Vec<telemetry::rules::Rule>,
 }
@@ -44,8 +49,10 @@ impl Default for PipelineSettings {
             anomaly_warmup: model.warmup,
             anomaly_enter: model.enter,
             anomaly_exit: model.exit,
+            anomaly_group_tag: String::new(),
             capture_idle_secs: config.capture_idle.as_secs(),
             raw_retention_days: config.series.default_retention.raw.as_secs() / 86_400,
+            webhook_ca_file: String::new(),
             rules: Vec::new(),
         }
     }
@@ -63,10 +70,14 @@ impl PipelineSettings {
             exit: self.anomaly_exit,
             ..Default::default()
         });
+        config.anomaly_group_tag =
+            (!self.anomaly_group_tag.is_empty()).then(|| self.anomaly_group_tag.clone());
         config.capture_idle = Duration::from_secs(self.capture_idle_secs.max(1));
         config.series.default_retention.raw =
             Duration::from_secs(self.raw_retention_days.max(1) * 86_400);
         config.rules = self.rules.clone();
+        config.webhook_ca_file = (!self.webhook_ca_file.is_empty())
+            .then(|| std::path::PathBuf::from(&self.webhook_ca_file));
         config
     }
 }

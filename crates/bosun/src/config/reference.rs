@@ -48,6 +48,8 @@ const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "tls.addr", flag: Some("--mqtts"), meaning: "MQTT over TLS listener address (8883 is the IANA port). Port 0 picks a free port (the bound address is printed as `listening mqtts`)." },
     KeyDoc { key: "tls.cert_file", flag: None, meaning: "PEM certificate chain, leaf first. Empty: a local CA in `DATA_DIR/tls/` issues one (clients trust `DATA_DIR/tls/ca.pem`). Reloaded within seconds when the file changes." },
     KeyDoc { key: "tls.key_file", flag: None, meaning: "PEM private key (PKCS#8, PKCS#1 or SEC1) for `tls.cert_file`; set both or neither." },
+    KeyDoc { key: "tls.https", flag: Some("--https off"), meaning: "Also serve the HTTP API over HTTPS with the TLS listener's certificate while that listener runs (devices download firmware images there). `--https off` turns it off." },
+    KeyDoc { key: "tls.https_addr", flag: Some("--https"), meaning: "HTTPS API listener address (printed as `listening https`). Left at the default while `tls.addr` has port 0, it takes port 0 too." },
     KeyDoc { key: "tls.subject_alt_names", flag: None, meaning: "Extra DNS names or IP addresses for the generated certificate, besides `localhost`, 127.0.0.1 and the listen IP (e.g. the name devices use). Comma-separated in the environment." },
     KeyDoc { key: "storage.segment_bytes", flag: None, meaning: "The durable log starts a new segment file past this size, in bytes." },
     KeyDoc { key: "storage.compact_bytes", flag: None, meaning: "The durable log is rewritten as a snapshot of live state past this size (and twice the previous snapshot), in bytes." },
@@ -56,6 +58,7 @@ const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "hub.id_scope", flag: None, meaning: "The Device Provisioning Service id scope provisioning clients name in their user name and SAS token (`{id_scope}/registrations/{registration id}`). See docs/security.md, Provisioning." },
     KeyDoc { key: "acl.device_publish", flag: None, meaning: "Extra topic filters devices may publish to, besides their own IoT Hub topics; `{id}` is the device id, `{group}` its group (a device without a group gets no `{group}` rule), e.g. `[\"fleet/{group}/status/{id}\"]`. See docs/security.md." },
     KeyDoc { key: "acl.device_subscribe", flag: None, meaning: "Extra topic filters devices may subscribe within (a device's filter must not match anything outside one of them), e.g. `[\"fleet/{group}/broadcast\"]`. Comma-separated in the environment." },
+    KeyDoc { key: "firmware.max_download_rate", flag: None, meaning: "Bytes per second all firmware image downloads together may send (one token bucket, one second of burst); 0 (the default): unlimited. Keeps a rollout phase from filling the hub's uplink." },
     KeyDoc { key: "pipeline.enabled", flag: None, meaning: "Run the data pipeline (decoding, rules, time series, anomaly scores). Off: telemetry is still routed to MQTT subscribers." },
     KeyDoc { key: "pipeline.store_all", flag: None, meaning: "Store every number of every decoded message as a time series (the built-in `store-all` rule); off: only rules with a `store` action store." },
     KeyDoc { key: "pipeline.anomaly", flag: None, meaning: "Score every device's messages with its own anomaly model (stored as the `anomaly.score` series)." },
@@ -63,8 +66,10 @@ const KEYS: &[KeyDoc] = &[
     KeyDoc { key: "pipeline.anomaly_warmup", flag: None, meaning: "Messages a device's model learns its baseline from before it scores." },
     KeyDoc { key: "pipeline.anomaly_enter", flag: None, meaning: "Anomaly score (RMS of the largest feature z-scores) at which a device enters the anomalous state (for two messages in a row)." },
     KeyDoc { key: "pipeline.anomaly_exit", flag: None, meaning: "Score under which an anomalous device returns to normal (for three messages in a row); below `anomaly_enter`, so one noisy reading does not flap." },
+    KeyDoc { key: "pipeline.anomaly_group_tag", flag: None, meaning: "Twin tag whose value names a group of identical machines sharing one anomaly model (each device keeps its own alarm, and a new machine is scored from its first message); empty: one model per device." },
     KeyDoc { key: "pipeline.capture_idle_secs", flag: None, meaning: "A raw capture with no new chunk for this long is stored as it is, its missing chunks listed." },
     KeyDoc { key: "pipeline.raw_retention_days", flag: None, meaning: "Days raw points are kept; 1-minute rollups 90 days, 1-hour rollups 2 years." },
+    KeyDoc { key: "pipeline.webhook_ca_file", flag: None, meaning: "CA certificates (PEM) trusted for `https://` webhooks; empty: the system bundle `/etc/ssl/certs/ca-certificates.crt`." },
     KeyDoc { key: "pipeline.rules", flag: None, meaning: "Rules: `[[pipeline.rules]]` with `name`, `sql` (`SELECT … FROM telemetry WHERE …`) and `[[pipeline.rules.actions]]` (`type` = store, republish, webhook, c2d, method, patch_desired, alert). See docs/telemetry.md." },
 ];
 

@@ -7,18 +7,17 @@
 //! capture stored. Ends with the report and where to look; exit status 0 only when
 //! every phase happened before the deadline.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use sim::{hub, Fleet, FleetConfig, Plan, Scenario};
+use sim::server::{HubProcess, HubSettings, Listening};
+use sim::{hub, Fleet, FleetConfig, Plan, Scenario, SourceAddresses};
 
 use super::api::{Api, ApiArgs, Output};
-use super::sim::{parse_duration, simulate, Buffers};
+use super::sim::{own_exe, parse_duration, simulate, Buffers, Run};
 
 /// `bosun demo --help` epilogue.
 pub(crate) const EXAMPLES: &str = "\
@@ -67,10 +66,10 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     if args.devices < 73 {
         bail!("--devices must be at least 73 (motor-17, motor-42 and motor-73 fail)");
     }
-    let dir = Buffers::new(None)?;
+    let dir = Buffers::new(None, "bosun-demo")?;
     let data = dir.root.join("hub");
-    let mut hub = Hub::start(&data, args.warmup)?;
-    let result = demo(args, &hub, &data);
+    let mut hub = start_hub(&data, args.warmup)?;
+    let result = demo(args, hub.listening(), &data);
     hub.stop();
     if args.keep {
         let kept = std::env::temp_dir().join(format!("bosun-demo-{}", sim::fleet::epoch_ms()));
@@ -83,8 +82,28 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     result
 }
 
+/// Starts `serve --dev` (this executable, MQTT and MQTT/TLS) on free loopback ports,
+/// with a 2 s capture idle timeout and the warm-up asked for.
+fn start_hub(data: &Path, warmup: Option<u64>) -> Result<HubProcess> {
+    let mut envs = vec![(
+        "BOSUN_PIPELINE__CAPTURE_IDLE_SECS".to_owned(),
+        "2".to_owned(),
+    )];
+    if let Some(w) = warmup {
+        envs.push(("BOSUN_PIPELINE__ANOMALY_WARMUP".to_owned(), w.to_string()));
+    }
+    let settings = HubSettings {
+        exe: own_exe()?,
+        data_dir: data.to_owned(),
+        tls: true,
+        envs,
+        args: Vec::new(),
+    };
+    Ok(HubProcess::start(settings)?)
+}
+
 /// The demo against a started hub.
-fn demo(args: &DemoArgs, hub: &Hub, data: &Path) -> Result<()> {
+fn demo(args: &DemoArgs, hub: &Listening, data: &Path) -> Result<()> {
     let api_url = format!("http://{}", hub.http);
     let api = Api::from_args(&ApiArgs {
         api: Some(api_url.clone()),
@@ -96,7 +115,7 @@ fn demo(args: &DemoArgs, hub: &Hub, data: &Path) -> Result<()> {
     println!(
         "hub: mqtt {} · mqtts {} · api {api_url} · data {}",
         hub.mqtt,
-        hub.mqtts,
+        hub.mqtts.as_deref().unwrap_or("off"),
         data.display()
     );
     println!(
@@ -114,18 +133,31 @@ fn demo(args: &DemoArgs, hub: &Hub, data: &Path) -> Result<()> {
             host_name: None,
             identity: agent::Identity::Anonymous,
             buffer_root: buffers,
+            source_addresses: SourceAddresses::automatic(&hub.mqtt, args.devices),
+            firmware: None,
         }
     } else {
+        let mqtts = hub
+            .mqtts
+            .clone()
+            .ok_or_else(|| anyhow!("the hub announced no TLS listener"))?;
         FleetConfig {
-            hub: hub.mqtts.clone(),
+            source_addresses: SourceAddresses::automatic(&mqtts, args.devices),
+            hub: mqtts,
             ca: Some(data.join("tls").join("ca.pem")),
             host_name: None,
             identity: provisioning(&api, data)?,
             buffer_root: buffers,
+            firmware: None,
         }
     };
     let mut timeline = Timeline::new(args.devices);
-    let report = simulate(plan, config, &api, 2, &mut |fleet, api| {
+    let run = Run {
+        api: &api,
+        hub: None,
+        threads: 2,
+    };
+    let report = simulate(plan, config, run, &mut |fleet, api| {
         timeline.poll(fleet, api)
     })?;
     println!("\n## Summary\n");
@@ -152,7 +184,7 @@ fn demo(args: &DemoArgs, hub: &Hub, data: &Path) -> Result<()> {
 /// Creates the device CA (`bosun ca init`) and the enrollment group `demo-motors`, and
 /// returns the identity its members provision with.
 fn provisioning(api: &Api, data: &Path) -> Result<agent::Identity> {
-    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let exe = own_exe()?;
     let made = Command::new(exe)
         .args(["ca", "init", "--data-dir"])
         .arg(data)
@@ -366,94 +398,6 @@ fn where_to_look(api: &str, data: &Path) {
          - bosun capture list --device {WATCHED} --api {api} --data-dir {d}\n\
          - bosun twin get {WATCHED} --api {api} --data-dir {d}"
     );
-}
-
-/// The hub child process.
-struct Hub {
-    child: Child,
-    mqtt: String,
-    mqtts: String,
-    http: String,
-}
-
-impl Hub {
-    /// Starts `serve --dev` on free loopback ports and waits for its listening lines.
-    fn start(data: &Path, warmup: Option<u64>) -> Result<Hub> {
-        std::fs::create_dir_all(data)?;
-        let log = std::fs::File::create(data.join("hub.log"))?;
-        let exe = std::env::current_exe().context("cannot find this executable")?;
-        let mut command = Command::new(exe);
-        command
-            .args([
-                "serve",
-                "--dev",
-                "--mqtt",
-                "127.0.0.1:0",
-                "--mqtts",
-                "127.0.0.1:0",
-            ])
-            .args(["--http", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .env("BOSUN_PIPELINE__CAPTURE_IDLE_SECS", "2")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log);
-        if let Some(w) = warmup {
-            command.env("BOSUN_PIPELINE__ANOMALY_WARMUP", w.to_string());
-        }
-        let mut child = command.spawn().context("cannot start the hub")?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("the hub's stdout is not piped"))?;
-        let mut hub = Hub {
-            child,
-            mqtt: String::new(),
-            mqtts: String::new(),
-            http: String::new(),
-        };
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while hub.mqtt.is_empty() || hub.mqtts.is_empty() || hub.http.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                hub.stop();
-                bail!(
-                    "the hub did not start; see {}",
-                    data.join("hub.log").display()
-                );
-            };
-            if let Some(a) = line.strip_prefix("listening mqtt ") {
-                hub.mqtt = a.trim().to_owned();
-            } else if let Some(a) = line.strip_prefix("listening mqtts ") {
-                hub.mqtts = a.trim().to_owned();
-            } else if let Some(a) = line.strip_prefix("listening http ") {
-                hub.http = a.trim().to_owned();
-            }
-        }
-        Ok(hub)
-    }
-
-    /// SIGTERM (graceful), then SIGKILL if it has not exited within 10 s.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Copies a directory tree (when a rename across file systems fails).

@@ -155,6 +155,22 @@ pub(crate) struct RunArgs {
     /// Firmware version to report.
     #[arg(long, value_name = "VERSION")]
     pub(crate) firmware: Option<String>,
+    /// Install signed firmware updates: the publisher's public key (PEM) pinned in the
+    /// device; only images it signed install. Needs --ca (images come over HTTPS).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) firmware_key: Option<std::path::PathBuf>,
+    /// Directory of the A/B slots and boot.json [default: BUFFER_DIR/firmware].
+    #[arg(long, value_name = "DIR", requires = "firmware_key")]
+    pub(crate) slot_dir: Option<std::path::PathBuf>,
+    /// This device's hardware id; a manifest must list it.
+    #[arg(long, value_name = "ID", default_value = "bosun-agent")]
+    pub(crate) hw: String,
+    /// The hub's HTTPS API for image downloads [default: host of --hub, port 8443].
+    #[arg(long, value_name = "HOST:PORT", requires = "firmware_key")]
+    pub(crate) firmware_server: Option<String>,
+    /// How long a new image has to reach the hub before it is rolled back.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub(crate) health_deadline: String,
 }
 
 /// Runs `bosun device run` until Ctrl-C or SIGTERM.
@@ -184,6 +200,17 @@ fn run_agent(args: &RunArgs) -> Result<()> {
     options.speed = args.speed;
     if let Some(firmware) = &args.firmware {
         options.firmware = firmware.clone();
+    }
+    if let Some(key) = &args.firmware_key {
+        let key = agent::ota::OtaOptions::read_key(key)?;
+        let slots = args
+            .slot_dir
+            .clone()
+            .unwrap_or_else(|| options.buffer_dir.join("firmware"));
+        let mut ota = agent::ota::OtaOptions::new(key, slots, &args.hw);
+        ota.server = args.firmware_server.clone();
+        ota.health_deadline = agent::source::parse_duration(&args.health_deadline)?;
+        options.ota = Some(ota);
     }
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = crate::logging::filter_directive(None, rust_log.as_deref(), "info");

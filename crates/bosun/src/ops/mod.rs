@@ -14,6 +14,7 @@
 //!   `capture`: one command group per file.
 //! - `enrollment`: provisioning enrollments, and deriving group members' keys.
 //! - `ca`: the device CA; unlike the others it works on the data directory, not the API.
+//! - `schema`: Protobuf schemas for the pipeline (`.proto` files or descriptor sets).
 //! - `dsp`: offline vibration analytics on raw recordings (`crates/analytics`); no API.
 //!
 //! Exit codes: 0 ok, 1 failure (the API's problem title and detail on stderr), 2 usage
@@ -33,6 +34,7 @@ pub(crate) mod firmware;
 pub(crate) mod group;
 pub(crate) mod method;
 pub(crate) mod rollout;
+pub(crate) mod schema;
 pub(crate) mod series;
 pub(crate) mod sim;
 pub(crate) mod sse;

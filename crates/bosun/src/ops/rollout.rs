@@ -19,6 +19,8 @@ pub(crate) const EXAMPLES: &str = "\
 Examples:
   bosun rollout create spring --firmware 9f86d0… --group plant-7 \\
       --phases 1%,10%,50%,100% --soak 10m --max-failure 2% --max-concurrent 50
+  bosun rollout create night --firmware 9f86d0… --group plant-7 \\
+      --window 22:00-02:00 --window 12:00-13:00     # UTC; notifies only inside
   bosun rollout status                 # every rollout, one line each
   bosun rollout status spring          # per-phase counts and progress bars
   bosun rollout pause spring
@@ -120,6 +122,9 @@ pub(crate) struct CreateArgs {
     /// Anomaly gate, over the rest of the group.
     #[arg(long, value_name = "P%", default_value = "20%")]
     pub(crate) max_anomaly_excess: String,
+    /// Reboot gate (devices' boot counters), over the rest of the group.
+    #[arg(long, value_name = "P%", default_value = "20%")]
+    pub(crate) max_reboot_excess: String,
     /// Devices updating at once.
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub(crate) max_concurrent: usize,
@@ -132,6 +137,17 @@ pub(crate) struct CreateArgs {
     /// What a breach does.
     #[arg(long, value_name = "POLICY", default_value = "pause")]
     pub(crate) policy: BreachPolicy,
+    /// A daily maintenance window in UTC, e.g. 01:00-05:00 (may wrap midnight; repeat
+    /// for several): devices are notified only inside one [default: any time].
+    #[arg(long, value_name = "HH:MM-HH:MM", value_parser = parse_window)]
+    pub(crate) window: Vec<String>,
+}
+
+/// A `--window` value, checked (and normalized) by the engine's parser.
+fn parse_window(text: &str) -> Result<String, String> {
+    ota::rollout::Window::parse(text)
+        .map(|w| w.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Runs `bosun rollout …`.
@@ -212,11 +228,26 @@ fn create_body(a: &CreateArgs) -> Result<Value> {
         "minSuccessPercent": percent(&a.min_success)?,
         "maxOfflineExcessPercent": percent(&a.max_offline_excess)?,
         "maxAnomalyExcessPercent": percent(&a.max_anomaly_excess)?,
+        "maxRebootExcessPercent": percent(&a.max_reboot_excess)?,
         "maxConcurrent": a.max_concurrent,
         "maxStartDelaySeconds": seconds(&a.start_delay)?,
         "deviceTimeoutSeconds": seconds(&a.device_timeout)?,
         "policy": policy,
+        "windows": a.window,
     }))
+}
+
+/// Maintenance windows as `01:00-05:00 UTC, …`, or `any time`.
+fn windows(list: &Value) -> String {
+    let all: Vec<&str> = list
+        .as_array()
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if all.is_empty() {
+        "any time".into()
+    } else {
+        format!("{} UTC", all.join(", "))
+    }
 }
 
 /// `[#######.............]` for `done` of `total`.
@@ -229,12 +260,19 @@ fn bar(done: u64, total: u64) -> String {
     format!("[{}{}]", "#".repeat(filled), ".".repeat(BAR - filled))
 }
 
-/// The status word of a progress document (`running`, `paused (failures)`…).
-fn status(progress: &Value) -> String {
+/// The status words of a rollout document (`running`, `paused (failures)`, `running,
+/// waiting for window`…).
+fn status(rollout: &Value) -> String {
+    let progress = &rollout["progress"];
     let word = text(&progress["status"], "status");
-    match progress["status"]["breach"]["gate"].as_str() {
+    let word = match progress["status"]["breach"]["gate"].as_str() {
         Some(gate) => format!("{word} ({gate})"),
         None => word,
+    };
+    if rollout["waitingForWindow"] == true {
+        format!("{word}, waiting for window")
+    } else {
+        word
     }
 }
 
@@ -246,7 +284,7 @@ fn list_table(items: &[Value]) -> Table {
         let phase = p["phase"].as_u64().unwrap_or(0) + 1;
         table.push(vec![
             text(item, "name"),
-            status(p),
+            status(item),
             format!("{phase}/{phases}"),
             super::table::cell(&p["members"]),
             text(item, "group"),
@@ -261,7 +299,8 @@ fn detail(rollout: &Value) -> String {
     let p = &rollout["progress"];
     let mut out = super::table::fields(&[
         ("rollout", text(rollout, "name")),
-        ("status", status(p)),
+        ("status", status(rollout)),
+        ("windows", windows(&rollout["spec"]["windows"])),
         ("group", text(rollout, "group")),
         ("firmware", text(rollout, "firmware")),
         ("members", super::table::cell(&p["members"])),

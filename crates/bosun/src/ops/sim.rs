@@ -1,7 +1,17 @@
 //! `bosun sim`: run a simulated fleet (`crates/sim`) against a hub, show progress on
 //! stderr, and print the report (from the hub's API) as a Markdown table on stdout.
 //! Exit status 1 when a check failed (messages lost, devices not connected, faults
-//! missed, false alarms, agents failed).
+//! missed, false alarms, agents failed, devices not back after a hub restart).
+//!
+//! Without `--hub` the simulator starts a hub itself (`serve --dev`, this executable,
+//! on free loopback ports in a temporary directory); only such a hub can be killed and
+//! restarted by the scenario's `hub_restart` events.
+//!
+//! Submodules: `display` (the progress line or bars), `shards` (`--shards N`).
+
+mod display;
+mod ota;
+mod shards;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -11,25 +21,32 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::Value;
 use sim::report::Observed;
-use sim::{hub, Fleet, FleetConfig, HubApi, Plan, Report, Scenario};
+use sim::restart::Restarts;
+use sim::server::{HubProcess, HubSettings};
+use sim::{hub, Fleet, FleetConfig, HubApi, Plan, Report, Scenario, SourceAddresses};
 
 use super::api::{Api, ApiArgs, Output};
+use display::Monitor;
 
 /// `bosun sim --help` epilogue.
 pub(crate) const EXAMPLES: &str = "\
 Examples:
+  bosun sim --devices 500 --scenario hub-restart.toml     # starts its own hub
   bosun sim --hub 127.0.0.1:1883 --devices 2000 --faulty 3 --duration 90s
   bosun sim --hub 127.0.0.1:1883 --devices 30000 --shards 2     # two processes
   bosun sim --hub 127.0.0.1:1883 --scenario fault-onset.toml --api http://127.0.0.1:8080
   bosun sim --hub hub.example:8883 --ca ca.pem --group-key KEY --id-scope 0ne0001 --devices 500
+  bosun sim --hub 127.0.0.1:8883 --ca data/tls/ca.pem --firmware-key release.pub \\
+      --firmware-server 127.0.0.1:8443 --devices 1000 --duration 10m   # OTA-capable fleet
 The scenario format and the report's fields: docs/simulator.md.";
 
 /// Flags of `bosun sim`; those given override the scenario file.
 #[derive(Debug, Args)]
 pub(crate) struct SimArgs {
-    /// The hub's MQTT address, host:port.
+    /// The hub's MQTT address, host:port [default: start a `serve --dev` hub on free
+    /// loopback ports in a temporary directory, and stop it at the end].
     #[arg(long, value_name = "HOST:PORT")]
-    pub(crate) hub: String,
+    pub(crate) hub: Option<String>,
     /// Scenario file (TOML, see docs/simulator.md).
     #[arg(long, value_name = "FILE")]
     pub(crate) scenario: Option<PathBuf>,
@@ -46,14 +63,22 @@ pub(crate) struct SimArgs {
     #[arg(long, value_name = "X")]
     pub(crate) speed: Option<f64>,
     /// CA file: connect with TLS.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "hub")]
     pub(crate) ca: Option<PathBuf>,
     /// An enrollment group's key: every device provisions itself through DPS.
-    #[arg(long, value_name = "KEY", requires = "id_scope")]
+    #[arg(long, value_name = "KEY", requires_all = ["id_scope", "hub"])]
     pub(crate) group_key: Option<String>,
     /// The hub's id scope (with --group-key).
     #[arg(long, value_name = "SCOPE", requires = "group_key")]
     pub(crate) id_scope: Option<String>,
+    /// Connect from 127.0.0.1 … 127.0.0.N, round-robin (each address has its own
+    /// ephemeral ports); 0: let the system choose [default: one address per 20,000
+    /// devices, at least 2, when the hub is on IPv4 loopback; otherwise 0].
+    #[arg(long, value_name = "N")]
+    pub(crate) source_addresses: Option<usize>,
+    /// Configuration file for the hub the simulator starts (without --hub).
+    #[arg(long, value_name = "FILE", conflicts_with = "hub")]
+    pub(crate) hub_config: Option<PathBuf>,
     /// Where the devices' offline buffers go [default: a temporary directory, removed].
     #[arg(long, value_name = "DIR")]
     pub(crate) buffer_dir: Option<PathBuf>,
@@ -65,9 +90,10 @@ pub(crate) struct SimArgs {
     pub(crate) shards: usize,
     /// Internal: run shard I of N and print its devices' outcomes as JSON on stdout,
     /// until stdin closes.
-    #[arg(long, value_name = "I/N", hide = true, value_parser = parse_shard)]
+    #[arg(long, value_name = "I/N", hide = true, value_parser = parse_shard, requires = "hub")]
     pub(crate) shard: Option<(usize, usize)>,
-    /// REST API address [env: BOSUN_API] [default: http://127.0.0.1:8080].
+    /// REST API address [env: BOSUN_API] [default: http://127.0.0.1:8080, or the
+    /// started hub's].
     #[arg(long, value_name = "URL")]
     pub(crate) api: Option<String>,
     /// API token [env: BOSUN_TOKEN] [default: DATA_DIR/admin.token].
@@ -76,6 +102,9 @@ pub(crate) struct SimArgs {
     /// The hub's data directory, where the admin token is found.
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// Firmware updates on the simulated devices.
+    #[command(flatten)]
+    pub(crate) ota: ota::OtaArgs,
 }
 
 /// A duration flag (`90s`, `5m`, `250ms`).
@@ -108,6 +137,92 @@ impl HubApi for Api {
 
 /// `bosun sim`.
 pub(crate) fn run(args: &SimArgs) -> Result<()> {
+    // Thousands of agents log every connection: logs only when asked for, e.g.
+    // `RUST_LOG=agent=warn` to see why connections were lost.
+    if let Some(directive) = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|d| !d.trim().is_empty())
+    {
+        crate::logging::init(crate::config::LogFormat::Text, &directive)?;
+    }
+    let plan = Plan::new(scenario(args)?)?;
+    let buffers = Buffers::new(args.buffer_dir.clone(), "bosun-sim")?;
+    if let Some((index, count)) = args.shard {
+        let hub = args.hub.clone().unwrap_or_default();
+        let mut config = fleet_config(args, &plan, hub, &buffers);
+        config.firmware = ota::config(&args.ota, config.ca.is_some(), None)?;
+        return shards::child(plan, config, index, count, args.threads);
+    }
+    if args.hub.is_some() && !plan.scenario.hub_restarts.is_empty() {
+        bail!(
+            "the scenario restarts the hub, but --hub names one the simulator cannot \
+             kill and restart: leave --hub out, and the simulator starts its own"
+        );
+    }
+    let mut own_hub = match &args.hub {
+        Some(_) => None,
+        None => Some(OwnHub::start(args)?),
+    };
+    let (address, api) = match &own_hub {
+        Some(OwnHub { process: hub, .. }) => {
+            let listening = hub.listening();
+            eprintln!(
+                "started a hub: mqtt {} · api http://{} · data {}",
+                listening.mqtt,
+                listening.http,
+                hub.data_dir().display()
+            );
+            let api = Api::from_args(&ApiArgs {
+                api: Some(format!("http://{}", listening.http)),
+                token: None,
+                data_dir: Some(hub.data_dir().to_owned()),
+                output: Output::Table,
+            })?;
+            (listening.mqtt.clone(), api)
+        }
+        None => (
+            args.hub.clone().unwrap_or_default(),
+            Api::from_args(&ApiArgs {
+                api: args.api.clone(),
+                token: args.token.clone(),
+                data_dir: args.data_dir.clone(),
+                output: Output::Table,
+            })?,
+        ),
+    };
+    let mut config = fleet_config(args, &plan, address, &buffers);
+    let server = ota::use_own_hub(&mut config, own_hub.as_ref().map(|h| &h.process));
+    config.firmware = ota::config(&args.ota, config.ca.is_some(), server)?;
+    if config.source_addresses.count() > 0 {
+        eprintln!(
+            "devices connect from 127.0.0.1 … 127.0.0.{} (round-robin)",
+            config.source_addresses.count()
+        );
+    }
+    let run = Run {
+        api: &api,
+        hub: own_hub.as_mut().map(|h| &mut h.process),
+        threads: args.threads,
+    };
+    let report = if args.shards > 1 {
+        shards::parent(plan, &config, run, args.shards)?
+    } else {
+        let stop = ota::stop_on_signal()?;
+        simulate(plan, config, run, &mut |_, _| Ok(stop.requested()))?
+    };
+    super::emit(&report.markdown())?;
+    if args.ota.firmware_key.is_some() {
+        super::emit(&ota::report(&api, &Plan::new(scenario(args)?)?)?)?;
+    }
+    let failures = report.failures();
+    if !failures.is_empty() {
+        bail!("the simulation failed: {}", failures.join("; "));
+    }
+    Ok(())
+}
+
+/// The scenario file (or the defaults), with the flags given applied.
+fn scenario(args: &SimArgs) -> Result<Scenario> {
     let mut scenario = match &args.scenario {
         Some(path) => Scenario::load(path)?,
         None => Scenario::default(),
@@ -116,13 +231,11 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
     scenario.faults.count = args.faulty.unwrap_or(scenario.faults.count);
     scenario.duration = args.duration.unwrap_or(scenario.duration);
     scenario.speed = args.speed.unwrap_or(scenario.speed);
-    let plan = Plan::new(scenario)?;
-    let api = Api::from_args(&ApiArgs {
-        api: args.api.clone(),
-        token: args.token.clone(),
-        data_dir: args.data_dir.clone(),
-        output: Output::Table,
-    })?;
+    Ok(scenario)
+}
+
+/// How the devices reach the hub at `address`.
+fn fleet_config(args: &SimArgs, plan: &Plan, address: String, buffers: &Buffers) -> FleetConfig {
     let identity = match (&args.group_key, &args.id_scope) {
         (Some(group_key), Some(id_scope)) => agent::Identity::GroupKey {
             group_key: group_key.clone(),
@@ -130,74 +243,132 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
         },
         _ => agent::Identity::Anonymous,
     };
-    let buffers = Buffers::new(args.buffer_dir.clone())?;
-    let config = FleetConfig {
-        hub: args.hub.clone(),
+    let source_addresses = match args.source_addresses {
+        Some(n) => SourceAddresses::loopback(n),
+        None => SourceAddresses::automatic(&address, plan.scenario.devices),
+    };
+    FleetConfig {
+        hub: address,
         ca: args.ca.clone(),
         host_name: None,
         identity,
         buffer_root: buffers.root.clone(),
-    };
-    if let Some((index, count)) = args.shard {
-        return shards::child(plan, config, index, count, args.threads);
+        source_addresses,
+        firmware: None,
     }
-    let report = if args.shards > 1 {
-        shards::parent(plan, &config, &api, args.shards)?
-    } else {
-        simulate(plan, config, &api, args.threads, &mut |_, _| Ok(false))?
-    };
-    super::emit(&report.markdown())?;
-    let failures = report.failures();
-    if !failures.is_empty() {
-        bail!("the simulation failed: {}", failures.join("; "));
-    }
-    Ok(())
 }
 
-/// Runs `plan` to its duration (or until `watch` says stop), printing progress to
-/// stderr, and builds the report. `watch` is called about every second with the fleet
-/// and the API; `Ok(true)` ends the run early.
+/// The hub the simulator started, and its temporary directory.
+struct OwnHub {
+    /// Dropped (stopped) first: fields drop in declaration order.
+    process: HubProcess,
+    _dir: Buffers,
+}
+
+impl OwnHub {
+    /// Starts `serve --dev` (this executable) in a temporary directory, plain MQTT
+    /// (and MQTT/TLS with HTTPS when the devices install firmware: downloads are HTTPS).
+    fn start(args: &SimArgs) -> Result<OwnHub> {
+        let dir = Buffers::new(None, "bosun-sim-hub")?;
+        let mut extra = Vec::new();
+        if let Some(config) = &args.hub_config {
+            extra.push("--config".to_owned());
+            extra.push(config.display().to_string());
+        }
+        let settings = HubSettings {
+            exe: own_exe()?,
+            data_dir: dir.root.join("hub"),
+            tls: args.ota.firmware_key.is_some(),
+            envs: Vec::new(),
+            args: extra,
+        };
+        Ok(OwnHub {
+            process: HubProcess::start(settings)?,
+            _dir: dir,
+        })
+    }
+}
+
+/// This executable, to start again as a hub or a shard. On Linux `/proc/self/exe`,
+/// which still works when the file was replaced meanwhile (a rebuild during a run).
+pub(crate) fn own_exe() -> Result<PathBuf> {
+    let proc_exe = PathBuf::from("/proc/self/exe");
+    if proc_exe.exists() {
+        return Ok(proc_exe);
+    }
+    std::env::current_exe().context("cannot find this executable")
+}
+
+/// What a run talks to: the API, and the hub process when the simulator started it.
+pub(crate) struct Run<'a> {
+    /// The hub's REST API.
+    pub(crate) api: &'a Api,
+    /// The hub the simulator started (restarts need it).
+    pub(crate) hub: Option<&'a mut HubProcess>,
+    /// Runtime worker threads for the agents.
+    pub(crate) threads: usize,
+}
+
+/// Runs `plan` to its duration (or until `watch` says stop), with the scenario's hub
+/// restarts, printing progress to stderr, and builds the report. `watch` is called
+/// about every second with the fleet and the API; `Ok(true)` ends the run early.
 pub(crate) fn simulate(
     plan: Plan,
     config: FleetConfig,
-    api: &Api,
-    threads: usize,
+    mut run: Run<'_>,
     watch: &mut dyn FnMut(&Fleet, &Api) -> Result<bool>,
 ) -> Result<Report> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
+        .worker_threads(run.threads.max(1))
         .thread_name("sim")
         .enable_all()
         .build()
         .context("cannot start the simulator's runtime")?;
+    let api = run.api;
     let duration = plan.scenario.duration;
     let ids: Vec<String> = plan.devices.iter().map(|d| d.id.clone()).collect();
+    let mut restarts = Restarts::new(&plan.scenario.hub_restarts);
     register(&plan, &config, api)?;
     let fleet = {
         let _inside = runtime.enter();
         Fleet::start(plan, config)?
     };
     let ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    let mut next_progress = Instant::now() + PROGRESS_EVERY;
+    let mut monitor = Monitor::new(api, &ids, fleet.started_ms());
+    let mut next_watch = Instant::now() + Duration::from_secs(1);
     while fleet.elapsed() < duration {
-        std::thread::sleep(Duration::from_secs(1).min(duration.saturating_sub(fleet.elapsed())));
-        if watch(&fleet, api)? {
-            break;
+        let mut nap = Duration::from_secs(1).min(duration.saturating_sub(fleet.elapsed()));
+        if let Some(due) = restarts.due_in(fleet.elapsed()) {
+            nap = nap.min(due);
         }
-        if Instant::now() >= next_progress {
-            next_progress += PROGRESS_EVERY;
-            progress(&fleet, api, &ids);
+        std::thread::sleep(nap);
+        if let Some(hub) = run.hub.as_deref_mut() {
+            restarts.poll(fleet.elapsed(), hub, api, fleet.plan(), &ids)?;
         }
+        for news in restarts.take_news() {
+            monitor.say(&news);
+        }
+        if Instant::now() >= next_watch {
+            next_watch = Instant::now() + Duration::from_secs(1);
+            if watch(&fleet, api)? {
+                break;
+            }
+        }
+        monitor.tick(fleet.elapsed(), fleet.running(), fleet.windows());
     }
     let connected = hub::count_devices(api, &ids, true)?;
-    eprintln!(
+    monitor.say(&format!(
         "[{:>5.1}s] stopping {} agents",
         fleet.elapsed().as_secs_f64(),
         fleet.running()
-    );
+    ));
+    let all_connected = monitor.all_connected();
+    drop(monitor);
     let plan = fleet.plan().clone();
     let outcome = runtime.block_on(fleet.stop());
-    let observed = Observed::collect(api, &plan, outcome.started_ms, connected)?;
+    let mut observed = Observed::collect(api, &plan, outcome.started_ms, connected)?;
+    observed.restarts = restarts.finish();
+    observed.all_connected = all_connected;
     Ok(Report::build(&plan, &outcome, &observed))
 }
 
@@ -211,27 +382,7 @@ fn register(plan: &Plan, config: &FleetConfig, api: &Api) -> Result<()> {
     Ok(())
 }
 
-/// How often the progress line is printed.
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-
-/// One progress line on stderr: agents running, messages produced, what the hub says.
-fn progress(fleet: &Fleet, api: &Api, ids: &HashSet<&str>) {
-    let connected =
-        hub::count_devices(api, ids, true).map_or_else(|e| format!("? ({e})"), |n| n.to_string());
-    let detections = hub::anomalies(api, fleet.started_ms())
-        .map_or_else(|_| "?".into(), |a| a.len().to_string());
-    eprintln!(
-        "[{:>5.1}s] agents running {}/{}, hub: {} connected; messages produced {}; detections {}",
-        fleet.elapsed().as_secs_f64(),
-        fleet.running(),
-        ids.len(),
-        connected,
-        fleet.windows(),
-        detections
-    );
-}
-
-/// The parent directory of the devices' buffers; a temporary one is removed on drop.
+/// A directory of the run; a temporary one is removed on drop.
 pub(crate) struct Buffers {
     /// The directory.
     pub(crate) root: PathBuf,
@@ -239,9 +390,9 @@ pub(crate) struct Buffers {
 }
 
 impl Buffers {
-    /// `dir`, or a fresh temporary directory (in /dev/shm when there is one: each
-    /// buffered message is an fsync'd file).
-    pub(crate) fn new(dir: Option<PathBuf>) -> Result<Buffers> {
+    /// `dir`, or a fresh temporary directory named after `prefix` (in /dev/shm when
+    /// there is one: each buffered message is an fsync'd file).
+    pub(crate) fn new(dir: Option<PathBuf>, prefix: &str) -> Result<Buffers> {
         let (root, temporary) = match dir {
             Some(dir) => (dir, false),
             None => {
@@ -251,11 +402,7 @@ impl Buffers {
                 } else {
                     std::env::temp_dir()
                 };
-                let name = format!(
-                    "bosun-sim-{}-{}",
-                    std::process::id(),
-                    sim::fleet::epoch_ms()
-                );
+                let name = format!("{prefix}-{}-{}", std::process::id(), sim::fleet::epoch_ms());
                 (base.join(name), true)
             }
         };
@@ -270,151 +417,5 @@ impl Drop for Buffers {
         if self.temporary {
             let _ = std::fs::remove_dir_all(&self.root);
         }
-    }
-}
-
-/// `--shards N`: the parent starts N copies of this command, each running every N-th
-/// device (`--shard I/N`), and builds the report from their outcomes and the API.
-mod shards {
-    use std::io::Read;
-    use std::process::{Child, Command, Stdio};
-    use std::thread::JoinHandle;
-
-    use super::*;
-    use sim::fleet::{epoch_ms, DeviceOutcome, Outcome};
-
-    /// Runs one shard until stdin closes (or the scenario's duration plus a minute),
-    /// then prints its devices' outcomes as JSON.
-    pub(super) fn child(
-        mut plan: Plan,
-        config: FleetConfig,
-        index: usize,
-        count: usize,
-        threads: usize,
-    ) -> Result<()> {
-        plan.shard(index, count);
-        let limit = plan.scenario.duration + Duration::from_secs(60);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1))
-            .enable_all()
-            .build()
-            .context("cannot start the shard's runtime")?;
-        let fleet = {
-            let _inside = runtime.enter();
-            Fleet::start(plan, config)?
-        };
-        let (closed, wait) = std::sync::mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            let _ = std::io::stdin().read_to_end(&mut Vec::new());
-            let _ = closed.send(());
-        });
-        let _ = wait.recv_timeout(limit);
-        let outcome = runtime.block_on(fleet.stop());
-        let json = serde_json::to_string(&outcome.devices)?;
-        super::super::emit(&format!("{json}\n"))
-    }
-
-    /// Starts the shards, shows progress until the duration, stops them, and reports.
-    pub(super) fn parent(
-        plan: Plan,
-        config: &FleetConfig,
-        api: &Api,
-        count: usize,
-    ) -> Result<Report> {
-        register(&plan, config, api)?;
-        let started_ms = epoch_ms();
-        let started = Instant::now();
-        let mut children = Vec::new();
-        for index in 0..count {
-            children.push(spawn(index, count, &config.buffer_root)?);
-        }
-        let ids: HashSet<&str> = plan.devices.iter().map(|d| d.id.as_str()).collect();
-        while started.elapsed() < plan.scenario.duration {
-            let left = plan.scenario.duration.saturating_sub(started.elapsed());
-            std::thread::sleep(PROGRESS_EVERY.min(left));
-            let connected = hub::count_devices(api, &ids, true)?;
-            eprintln!(
-                "[{:>5.1}s] {count} shards, hub: {connected}/{} connected",
-                started.elapsed().as_secs_f64(),
-                ids.len()
-            );
-        }
-        let connected = hub::count_devices(api, &ids, true)?;
-        let ran = started.elapsed();
-        // Closing their stdin stops every shard's agents at once.
-        for (child, _) in &mut children {
-            drop(child.stdin.take());
-        }
-        let mut devices: Vec<DeviceOutcome> = Vec::new();
-        for (child, stdout) in children {
-            devices.extend(finish(child, stdout)?);
-        }
-        let order: std::collections::HashMap<&str, usize> = plan
-            .devices
-            .iter()
-            .map(|d| (d.id.as_str(), d.number))
-            .collect();
-        devices.sort_by_key(|d| order.get(d.id.as_str()).copied().unwrap_or(usize::MAX));
-        let outcome = Outcome {
-            devices,
-            started_ms,
-            ran,
-        };
-        let observed = Observed::collect(api, &plan, started_ms, connected)?;
-        Ok(Report::build(&plan, &outcome, &observed))
-    }
-
-    /// This command again, as shard `index`, with the same flags.
-    fn spawn(
-        index: usize,
-        count: usize,
-        buffers: &std::path::Path,
-    ) -> Result<(Child, JoinHandle<Vec<u8>>)> {
-        let mut args: Vec<String> = std::env::args().skip(1).collect();
-        remove_flag(&mut args, "--shards");
-        remove_flag(&mut args, "--buffer-dir");
-        let exe = std::env::current_exe().context("cannot find this executable")?;
-        let mut child = Command::new(exe)
-            .args(&args)
-            .arg("--shard")
-            .arg(format!("{index}/{count}"))
-            .arg("--buffer-dir")
-            .arg(buffers)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("cannot start a shard")?;
-        let mut stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("the shard's stdout is not piped"))?;
-        let reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stdout.read_to_end(&mut bytes);
-            bytes
-        });
-        Ok((child, reader))
-    }
-
-    /// Waits for a shard whose stdin was closed and reads what its devices did.
-    fn finish(mut child: Child, stdout: JoinHandle<Vec<u8>>) -> Result<Vec<DeviceOutcome>> {
-        let status = child.wait().context("waiting for a shard")?;
-        let bytes = stdout
-            .join()
-            .map_err(|_| anyhow::anyhow!("a shard's reader failed"))?;
-        if !status.success() {
-            bail!("a shard failed: {status}");
-        }
-        serde_json::from_slice(&bytes).context("a shard's outcome is not JSON")
-    }
-
-    /// Removes `--flag VALUE` and `--flag=VALUE` from `args`.
-    fn remove_flag(args: &mut Vec<String>, flag: &str) {
-        let prefix = format!("{flag}=");
-        if let Some(i) = args.iter().position(|a| a == flag) {
-            args.drain(i..(i + 2).min(args.len()));
-        }
-        args.retain(|a| !a.starts_with(&prefix));
     }
 }

@@ -88,6 +88,8 @@ pub(crate) struct Bosun {
     mqtt: SocketAddr,
     /// The TLS listener, unless started with `--mqtts off`.
     mqtts: Option<SocketAddr>,
+    /// The HTTPS API listener, when TLS is on (and not `--https off`).
+    https: Option<SocketAddr>,
     http: SocketAddr,
     /// Set once the process has been reaped, so drop does not touch it again.
     exited: Option<ExitStatus>,
@@ -150,6 +152,14 @@ impl Bosun {
         self.http
     }
 
+    /// The bound HTTPS API address (from the `listening https` line); panics when
+    /// there is none (`--mqtts off` or `--https off`).
+    #[allow(dead_code)]
+    pub(crate) fn https_addr(&self) -> SocketAddr {
+        self.https
+            .expect("bosun announced no `listening https` line (started with --mqtts off?)")
+    }
+
     /// The data directory (also holds [`STDERR_FILE`]).
     pub(crate) fn data_dir(&self) -> &Path {
         self.data.path()
@@ -193,13 +203,22 @@ impl Bosun {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             match Bosun::try_spawn(&launch, &data, mqtt) {
-                Ok((child, Listening { mqtt, mqtts, http })) => {
+                Ok((
+                    child,
+                    Listening {
+                        mqtt,
+                        mqtts,
+                        https,
+                        http,
+                    },
+                )) => {
                     return Bosun {
                         child,
                         launch,
                         data,
                         mqtt,
                         mqtts,
+                        https,
                         http,
                         exited: None,
                     }
@@ -293,7 +312,7 @@ fn serve_args(launch: &Launch, dir: &Path, mqtt: Option<SocketAddr>) -> Vec<Stri
     if launch.dev && !given.iter().any(|a| a == "--dev") {
         args.push("--dev".into());
     }
-    for flag in ["--mqtt", "--mqtts", "--http"] {
+    for flag in ["--mqtt", "--mqtts", "--https", "--http"] {
         if !args.iter().chain(&given).any(|a| a == flag) {
             args.extend([flag.into(), "127.0.0.1:0".into()]);
         }
@@ -337,15 +356,16 @@ pub(crate) fn bosun_command() -> Command {
 struct Listening {
     mqtt: SocketAddr,
     mqtts: Option<SocketAddr>,
+    https: Option<SocketAddr>,
     http: SocketAddr,
 }
 
 /// Reads stdout on a thread (which keeps draining it, so the process never blocks on
 /// a full pipe) until the `listening mqtt` and `listening http` lines have arrived;
-/// `listening mqtts`, when TLS is on, comes between them.
+/// `listening mqtts` and `listening https`, when TLS is on, come between them.
 fn wait_listening(stdout: ChildStdout, deadline: Instant) -> Result<Listening, String> {
     let lines = forward_lines(stdout);
-    let (mut mqtt, mut mqtts, mut http) = (None, None, None);
+    let (mut mqtt, mut mqtts, mut https, mut http) = (None, None, None, None);
     while mqtt.is_none() || http.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = match lines.recv_timeout(left) {
@@ -366,6 +386,8 @@ fn wait_listening(stdout: ChildStdout, deadline: Instant) -> Result<Listening, S
             mqtt = Some(addr(rest)?);
         } else if let Some(rest) = line.strip_prefix("listening mqtts ") {
             mqtts = Some(addr(rest)?);
+        } else if let Some(rest) = line.strip_prefix("listening https ") {
+            https = Some(addr(rest)?);
         } else if let Some(rest) = line.strip_prefix("listening http ") {
             http = Some(addr(rest)?);
         }
@@ -373,6 +395,7 @@ fn wait_listening(stdout: ChildStdout, deadline: Instant) -> Result<Listening, S
     Ok(Listening {
         mqtt: mqtt.expect("set above"),
         mqtts,
+        https,
         http: http.expect("set above"),
     })
 }

@@ -328,6 +328,15 @@ impl<T: Transport> Connection<T> {
                     self.encode_publish(&out);
                 }
                 Outbound::Packet(p) => {
+                    if let Some(code) = self.unsayable_refusal(&p) {
+                        self.outbox.written(published);
+                        let _ = self.write_out().await;
+                        return Err(End::Close {
+                            code,
+                            will: true,
+                            reason: "a message could not be taken",
+                        });
+                    }
                     self.inbound.on_sent(&p);
                     self.encode(&p);
                 }
@@ -345,6 +354,17 @@ impl<T: Transport> Connection<T> {
         }
         self.outbox.written(published);
         self.write_out().await
+    }
+
+    /// A refused publish's PUBACK/PUBREC on a 3.1.1 connection, whose acknowledgements
+    /// carry no reason code (the encoder would send a plain success): the refusal can
+    /// only be said by closing the connection unacknowledged, so the client sends the
+    /// message again.
+    fn unsayable_refusal(&self, packet: &Packet) -> Option<ReasonCode> {
+        let (Packet::PubAck(ack) | Packet::PubRec(ack)) = packet else {
+            return None;
+        };
+        (self.protocol != mqtt::ProtocolVersion::V5 && ack.code.is_error()).then_some(ack.code)
     }
 
     /// Encodes one delivery from the shared message, applying this connection's

@@ -196,6 +196,22 @@ pub(crate) fn acknowledge(a: Acker) {
     a.outbox.push(Outbound::Packet(Box::new(packet)));
 }
 
+/// Answers a publish that was not taken with an error `code`: PUBACK (PUBREC) with
+/// that reason on MQTT 5; on 3.1.1 the connection turns it into a close (see
+/// `Connection::flush_outbox`), since an old PUBACK cannot say "no".
+pub(crate) fn refuse(a: Acker, code: mqtt::ReasonCode) {
+    let ack = Ack {
+        code,
+        ..Ack::success(a.packet_id)
+    };
+    let packet = if a.qos == QoS::ExactlyOnce {
+        Packet::PubRec(ack)
+    } else {
+        Packet::PubAck(ack)
+    };
+    a.outbox.push(Outbound::Packet(Box::new(packet)));
+}
+
 /// The log's copy of a message.
 pub(super) fn stored(message: &Message, id: u64, targets: Vec<Target>) -> StoredMessage {
     let p = message.properties();

@@ -18,8 +18,15 @@ impl Router {
         let Some(tap) = &self.service else {
             return;
         };
-        if tap.events.try_send(event).is_err() {
+        if let Err(e) = tap.events.try_send(event) {
             self.metrics.service_events_dropped.inc();
+            // A held publish the service never saw was not taken: say so to its
+            // publisher rather than acknowledging it.
+            if let ServiceEvent::Publish(p) = e.into_inner() {
+                if let Some(hold) = &p.hold {
+                    hold.refuse(mqtt::ReasonCode::QUOTA_EXCEEDED);
+                }
+            }
         }
     }
 

@@ -137,22 +137,23 @@ impl Hub {
         }
     }
 
-    /// Passes a device's telemetry to whoever listens (the data pipeline); a listener
-    /// that falls behind skips messages rather than slowing the hub.
+    /// Passes a device's telemetry to whoever listens (the data pipeline); while a
+    /// listener is full the message waits with its publisher's PUBACK (`handoff`),
+    /// never this loop.
     fn hand_over_telemetry(
         &self,
         device_id: std::sync::Arc<str>,
         properties: Vec<(String, String)>,
         p: &ServicePublish,
     ) {
-        if self.inner.telemetry.receiver_count() == 0 {
+        if !self.inner.telemetry.listened() {
             return;
         }
         let content_type = p
             .properties
             .as_ref()
             .and_then(|props| props.content_type.clone());
-        let _ = self.inner.telemetry.send(super::Telemetry {
+        self.inner.telemetry.offer(super::Telemetry {
             device_id,
             properties,
             content_type,

@@ -22,6 +22,7 @@ mod c2d;
 mod enrollments;
 mod events;
 mod groups;
+mod handoff;
 mod keys;
 mod known;
 mod methods;
@@ -32,6 +33,7 @@ mod twins;
 pub use api::*;
 pub use enrollments::{EnrollmentInfo, EnrollmentSpec, X509Info};
 pub use groups::GroupInfo;
+pub use handoff::TelemetryReceiver;
 pub(crate) use registry::validate_id;
 pub use store::{EnrollmentKind, X509Attestation};
 
@@ -101,8 +103,9 @@ pub fn broker_spec() -> ServiceSpec {
     }
 }
 
-/// Telemetry messages buffered for a slow pipeline before it sees a gap.
-const TELEMETRY_BUFFER: usize = 16_384;
+/// Telemetry messages queued for a subscriber of [`Hub::telemetry`] before its
+/// publishers wait (see `handoff`).
+pub const TELEMETRY_BUFFER: usize = 16_384;
 
 /// One telemetry message, as the data pipeline receives it.
 ///
@@ -126,6 +129,17 @@ pub struct Telemetry {
     /// The device's PUBACK waits until every clone of this is dropped: a consumer that
     /// must store the message before it counts as received keeps its clone until then.
     pub hold: Option<broker::service::Hold>,
+}
+
+impl Telemetry {
+    /// Tells the device its message was not stored (a consumer's write failed): its
+    /// acknowledgement becomes a refusal, so it publishes the message again rather
+    /// than believing it kept (see [`broker::service::Hold::refuse`]).
+    pub fn refuse(&self) {
+        if let Some(hold) = &self.hold {
+            hold.refuse(mqtt::ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR);
+        }
+    }
 }
 
 /// Events buffered for slow `/api/events` readers before they see a gap.
@@ -157,7 +171,7 @@ struct Inner {
     config: HubConfig,
     events: broadcast::Sender<Event>,
     /// Telemetry from devices, attributed to the connection that sent it.
-    telemetry: broadcast::Sender<Telemetry>,
+    telemetry: Arc<handoff::Handoff>,
     /// Woken whenever a device connects or subscribes, for method calls waiting on it.
     arrivals: Notify,
     next_id: AtomicU64,
@@ -197,7 +211,6 @@ impl Hub {
         config: HubConfig,
     ) -> Hub {
         let (tx, _) = broadcast::channel(EVENT_BUFFER);
-        let (telemetry, _) = broadcast::channel(TELEMETRY_BUFFER);
         let known = known::KnownDevices::load(&*store).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot load device ids; presence asks the store");
             known::KnownDevices::unknown()
@@ -208,7 +221,7 @@ impl Hub {
                 broker,
                 config,
                 events: tx,
-                telemetry,
+                telemetry: Arc::default(),
                 arrivals: Notify::new(),
                 next_id: AtomicU64::new(1),
                 state: Mutex::new(Volatile::default()),
@@ -255,9 +268,28 @@ impl Hub {
 
     /// Device telemetry, for the data pipeline. Telemetry stays MQTT traffic too (any
     /// subscriber with the right to see it gets it from the broker); this is the hub's
-    /// attributed copy.
-    pub fn telemetry(&self) -> broadcast::Receiver<Telemetry> {
-        self.inner.telemetry.subscribe()
+    /// attributed copy. Nothing is skipped: while this receiver's queue
+    /// ([`TELEMETRY_BUFFER`] messages) is full, publishers wait for their PUBACKs — so a
+    /// subscriber must keep reading, or drop the receiver to stop being waited for.
+    pub fn telemetry(&self) -> TelemetryReceiver {
+        self.telemetry_with_capacity(TELEMETRY_BUFFER)
+    }
+
+    /// [`Hub::telemetry`] with a queue of `capacity` messages (at least 1).
+    pub fn telemetry_with_capacity(&self, capacity: usize) -> TelemetryReceiver {
+        self.inner.telemetry.subscribe(capacity)
+    }
+
+    /// Telemetry messages waiting for room in a subscriber's queue (their publishers
+    /// wait for the PUBACKs meanwhile).
+    pub fn telemetry_waiting(&self) -> usize {
+        self.inner.telemetry.waiting()
+    }
+
+    /// Telemetry messages that ever had to wait for room in a subscriber's queue: how
+    /// often backpressure reached the devices.
+    pub fn telemetry_delayed(&self) -> u64 {
+        self.inner.telemetry.delayed()
     }
 
     /// Device lifecycle and presence events, for `/api/events`.

@@ -99,6 +99,10 @@ pub struct Device {
     /// Whether it still belongs to the target group (leavers are kept for the record
     /// but no longer notified or counted).
     pub in_group: bool,
+    /// Its boot counter (reported `firmware.boots`): the first value seen during the
+    /// rollout and the latest; `None` until it reports one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boots: Option<(u64, u64)>,
 }
 
 impl Device {
@@ -110,7 +114,23 @@ impl Device {
             offline: false,
             anomalous: false,
             in_group: true,
+            boots: None,
         }
+    }
+
+    /// Records a reported boot counter (a counter that went backwards, e.g. after a
+    /// factory reset, starts a new baseline).
+    pub(super) fn boots_reported(&mut self, count: u64) {
+        self.boots = match self.boots {
+            Some((first, _)) if count >= first => Some((first, count)),
+            _ => Some((count, count)),
+        };
+    }
+
+    /// Boots since the rollout first heard of its counter.
+    pub(super) fn boots_since(&self) -> u64 {
+        self.boots
+            .map_or(0, |(first, last)| last.saturating_sub(first))
     }
 
     /// Applies a report; returns whether it changed anything. Reports that make no

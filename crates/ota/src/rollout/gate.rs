@@ -2,7 +2,10 @@
 //! group, and name the first breach.
 //!
 //! "Updated" means notified (or later); "the rest" are the group members still
-//! pending. Comparing against the rest, not against zero, keeps a
+//! pending. An updated device counts as offline only once its update has finished:
+//! one that is installing goes offline to reboot, and the device timeout and its own
+//! health deadline deal with one that never comes back (with many devices rebooting
+//! at once, counting them breached the gate on healthy firmware). Comparing against the rest, not against zero, keeps a
 //! site-wide outage (every device offline) from being blamed on the firmware.
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +42,15 @@ pub enum Breach {
         /// The spec's maximum excess.
         max_excess: f64,
     },
+    /// Updated devices rebooted (crashed, watchdog) more than the rest.
+    Reboots {
+        /// Share of updated devices with unexpected reboots.
+        updated: f64,
+        /// Share of the rest with reboots.
+        rest: f64,
+        /// The spec's maximum excess.
+        max_excess: f64,
+    },
     /// A finished phase had too few successes to advance.
     TooFewSuccesses {
         /// Succeeded / phase devices.
@@ -55,7 +67,7 @@ pub(super) struct Counts {
     pub(super) updated: usize,
     /// Of those, failed.
     pub(super) failed: usize,
-    /// Of those, offline.
+    /// Of those, offline after their update finished.
     pub(super) updated_offline: usize,
     /// Of those, with anomalies.
     pub(super) updated_anomalous: usize,
@@ -65,6 +77,10 @@ pub(super) struct Counts {
     pub(super) rest_offline: usize,
     /// Of those, with anomalies.
     pub(super) rest_anomalous: usize,
+    /// Updated devices that booted more often than their update's one reboot.
+    pub(super) updated_rebooted: usize,
+    /// Members of the rest that booted at all since the rollout started.
+    pub(super) rest_rebooted: usize,
 }
 
 impl Counts {
@@ -75,12 +91,14 @@ impl Counts {
             if d.state != DeviceState::Pending {
                 c.updated += 1;
                 c.failed += usize::from(matches!(d.state, DeviceState::Failed { .. }));
-                c.updated_offline += usize::from(d.offline);
+                c.updated_offline += usize::from(d.offline && !d.state.in_progress());
                 c.updated_anomalous += usize::from(d.anomalous);
+                c.updated_rebooted += usize::from(d.boots_since() > 1);
             } else {
                 c.rest += 1;
                 c.rest_offline += usize::from(d.offline);
                 c.rest_anomalous += usize::from(d.anomalous);
+                c.rest_rebooted += usize::from(d.boots_since() > 0);
             }
         }
         c
@@ -97,7 +115,9 @@ fn share(part: usize, whole: usize) -> f64 {
 }
 
 /// The first gate `counts` breach under `spec`, if any: failures, then offline, then
-/// anomalies.
+/// anomalies, then reboots. An updated device is expected to boot once (into the new
+/// image); more boots than that (a crash loop, a watchdog) count against it, as any
+/// boot of a device of the rest counts for the rest.
 pub(super) fn check(spec: &RolloutSpec, c: &Counts) -> Option<Breach> {
     let rate = share(c.failed, c.updated);
     if c.failed > 0 && rate > spec.max_failure {
@@ -126,6 +146,17 @@ pub(super) fn check(spec: &RolloutSpec, c: &Counts) -> Option<Breach> {
             updated,
             rest,
             max_excess: spec.max_anomaly_excess,
+        });
+    }
+    let (updated, rest) = (
+        share(c.updated_rebooted, c.updated),
+        share(c.rest_rebooted, c.rest),
+    );
+    if c.updated_rebooted > 0 && updated - rest > spec.max_reboot_excess {
+        return Some(Breach::Reboots {
+            updated,
+            rest,
+            max_excess: spec.max_reboot_excess,
         });
     }
     None

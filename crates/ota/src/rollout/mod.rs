@@ -24,6 +24,9 @@ mod registry;
 mod spec;
 #[cfg(test)]
 pub(crate) mod tests;
+mod window;
+#[cfg(test)]
+mod window_tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,6 +37,7 @@ pub use gate::Breach;
 pub use progress::{PhaseProgress, Progress};
 pub use registry::{RegistryError, RolloutRecord, Rollouts, MAX_EVENTS, MAX_NAME_LEN};
 pub use spec::{parse_percent, parse_phases, Policy, RolloutSpec, SpecError, MAX_PHASES};
+pub use window::{open_at, Window, MAX_WINDOWS};
 
 use gate::Counts;
 
@@ -215,6 +219,15 @@ impl Rollout {
         self.step(now_ms)
     }
 
+    /// A device reported its boot counter (`firmware.boots`), for the reboot gate.
+    pub fn boots(&mut self, device: &str, count: u64, now_ms: u64) -> Vec<Action> {
+        match self.devices.get_mut(device) {
+            Some(d) if d.boots.map(|(_, last)| last) != Some(count) => d.boots_reported(count),
+            _ => return Vec::new(),
+        }
+        self.step(now_ms)
+    }
+
     /// The clock: timeouts, soak ends, and whatever the last events made possible.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Action> {
         self.step(now_ms)
@@ -373,8 +386,12 @@ impl Rollout {
         }
     }
 
-    /// Notifies assigned devices while fewer than `max_concurrent` are in progress.
+    /// Notifies assigned devices while fewer than `max_concurrent` are in progress,
+    /// and only inside a maintenance window.
     fn notify(&mut self, now_ms: u64) -> Vec<Action> {
+        if !window::open_at(&self.spec.windows, now_ms) {
+            return Vec::new();
+        }
         let busy = self.members().filter(|d| d.state.in_progress()).count();
         let room = self.spec.max_concurrent.saturating_sub(busy);
         let mut actions = Vec::new();
@@ -449,5 +466,15 @@ impl Rollout {
     /// Per-phase counts, for `rollout status`.
     pub fn progress(&self) -> Progress {
         progress::of(self)
+    }
+
+    /// Whether a running rollout has devices to notify but is outside its windows.
+    pub fn waiting_for_window(&self, now_ms: u64) -> bool {
+        self.status == Status::Running
+            && !window::open_at(&self.spec.windows, now_ms)
+            && self
+                .devices
+                .values()
+                .any(|d| d.in_group && d.phase.is_some() && d.state == DeviceState::Pending)
     }
 }

@@ -1,12 +1,21 @@
 //! The hub's rollouts, persisted: one JSON file per rollout under
-//! `DATA_DIR/firmware/rollouts/`, rewritten (temporary file, fsync, rename) after every
-//! change, so a restarted hub carries on where it stopped.
+//! `DATA_DIR/firmware/rollouts/`, rewritten (temporary file, fsync, rename), so a
+//! restarted hub carries on where it stopped.
+//!
+//! When: at once after any change that leads to actions (a device notified or told to
+//! roll back, an event) or changes the status or phase, so whatever the hub did
+//! outside is on disk first and a restarted hub never offers a device the update
+//! twice. Changes from device reports alone (progress, results) only mark the rollout
+//! dirty, and [`Rollouts::flush`] (the driver calls it every second) writes them: a
+//! 1,000-device rollout gets several reports per device, and one fsynced file per
+//! report made the hub's disk the bottleneck. Reports lost in a crash come back: the
+//! agent sends its latest report again at every connect.
 //!
 //! Owns naming, persistence and the recent-events log; what a rollout does is the
 //! engine's ([`Rollout`]). Blocking file I/O; callers on an async runtime keep the
 //! calls short (one small file per change) or use `spawn_blocking`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -68,6 +77,8 @@ pub struct Rollouts {
     dir: Arc<PathBuf>,
     /// Every rollout by name; the lock also serializes the file writes.
     all: Arc<Mutex<BTreeMap<String, RolloutRecord>>>,
+    /// Rollouts changed since their file was last written (under `all`'s lock).
+    dirty: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// Wraps an I/O error with its file.
@@ -106,6 +117,7 @@ impl Rollouts {
         Ok(Rollouts {
             dir: Arc::new(dir.to_owned()),
             all: Arc::new(Mutex::new(all)),
+            dirty: Arc::default(),
         })
     }
 
@@ -161,6 +173,16 @@ impl Rollouts {
             .collect()
     }
 
+    /// Names of the rollouts that did not complete (running, paused, cancelled): the
+    /// ones whose devices may still be owed a desired patch after a restart.
+    pub fn unfinished(&self) -> Vec<String> {
+        self.lock()
+            .values()
+            .filter(|r| r.rollout.status != Status::Completed)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// The running rollouts that include `device`: (name, firmware id). Cheap (no
     /// copies of device tables), for the per-event path.
     pub fn running_for(&self, device: &str) -> Vec<(String, String)> {
@@ -180,8 +202,10 @@ impl Rollouts {
             .ok_or_else(|| RegistryError::NotFound(name.to_owned()))
     }
 
-    /// Changes a rollout through `f`, logs the events among the actions, and saves it
-    /// if anything changed. Returns the actions for the caller to carry out.
+    /// Changes a rollout through `f` and logs the events among the actions. Saves it
+    /// at once when there are actions or its status or phase changed, else marks it
+    /// dirty if anything changed (see the module doc). Returns the actions for the
+    /// caller to carry out.
     pub fn update(
         &self,
         name: &str,
@@ -201,11 +225,32 @@ impl Rollouts {
         }
         let excess = record.events.len().saturating_sub(MAX_EVENTS);
         record.events.drain(..excess);
-        if record.rollout != before || !actions.is_empty() {
-            let record = record.clone();
-            self.save(&record)?;
+        let urgent = !actions.is_empty()
+            || record.rollout.status != before.status
+            || record.rollout.phase != before.phase;
+        let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        if urgent {
+            self.save(record)?;
+            dirty.remove(name);
+        } else if record.rollout != before {
+            dirty.insert(name.to_owned());
         }
         Ok(actions)
+    }
+
+    /// Writes every rollout changed since its last write (report-only changes).
+    pub fn flush(&self) -> Result<(), RegistryError> {
+        let all = self.lock();
+        let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(name) = dirty.pop_first() {
+            if let Some(record) = all.get(&name) {
+                if let Err(e) = self.save(record) {
+                    dirty.insert(name);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -255,6 +300,31 @@ mod tests {
         let back = reopened.get("spring").expect("get");
         assert_eq!(back, rollouts.get("spring").expect("get"));
         assert_eq!(back.events, vec![(5, RolloutEvent::Paused)]);
+
+        // A report alone is written by the next flush, not at once.
+        let notified = back
+            .rollout
+            .devices
+            .iter()
+            .find(|(_, d)| d.state.in_progress());
+        let device = notified
+            .map(|(id, _)| id.clone())
+            .expect("a notified device");
+        let report = |r: &mut Rollout| r.report(&device, super::super::Report::Installing, 6);
+        assert_eq!(
+            rollouts.update("spring", 6, report).expect("report"),
+            vec![]
+        );
+        let on_disk = |dir: &Path| {
+            Rollouts::open(dir)
+                .expect("open")
+                .get("spring")
+                .expect("get")
+        };
+        assert_eq!(on_disk(dir.path()), back, "not yet written");
+        rollouts.flush().expect("flush");
+        assert_eq!(on_disk(dir.path()), rollouts.get("spring").expect("get"));
+        assert_ne!(on_disk(dir.path()), back);
         assert!(matches!(
             reopened.update("nope", 0, |_| Vec::new()),
             Err(RegistryError::NotFound(_))

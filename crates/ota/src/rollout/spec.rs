@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::window::{Window, MAX_WINDOWS};
+
 /// Most phases a rollout may have.
 pub const MAX_PHASES: usize = 20;
 
@@ -33,6 +35,11 @@ pub struct RolloutSpec {
     pub max_offline_excess: f64,
     /// Breach when the updated devices' share with anomalies exceeds the others' by more.
     pub max_anomaly_excess: f64,
+    /// Breach when the updated devices' share with unexpected reboots (reported boot
+    /// counters) exceeds the others' by more; rollouts stored before this gate load
+    /// with 1.0 (off).
+    #[serde(default = "gate_off")]
+    pub max_reboot_excess: f64,
     /// Most devices updating (notified, not yet finished) at once.
     pub max_concurrent: usize,
     /// Each notification carries a start delay below this, so devices do not all
@@ -42,6 +49,9 @@ pub struct RolloutSpec {
     pub device_timeout_ms: u64,
     /// What a breach does.
     pub policy: Policy,
+    /// Daily UTC windows in which devices may be notified; empty: any time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<Window>,
 }
 
 /// Why a spec is refused.
@@ -66,6 +76,7 @@ impl RolloutSpec {
             self.min_success,
             self.max_offline_excess,
             self.max_anomaly_excess,
+            self.max_reboot_excess,
         ];
         if !rates.iter().all(|r| (0.0..=1.0).contains(r)) {
             return bad("rates must be between 0% and 100%");
@@ -73,8 +84,16 @@ impl RolloutSpec {
         if self.max_concurrent == 0 {
             return bad("max concurrent must be at least 1");
         }
+        if self.windows.len() > MAX_WINDOWS {
+            return bad("at most 24 maintenance windows");
+        }
         Ok(())
     }
+}
+
+/// The default of a gate added after rollouts were stored: never breached.
+fn gate_off() -> f64 {
+    1.0
 }
 
 /// Parses a percentage list such as `1%,10%,50%,100%` into phase fractions.

@@ -18,10 +18,12 @@ pub(crate) fn spec(phases: &[f64]) -> RolloutSpec {
         min_success: 0.95,
         max_offline_excess: 0.2,
         max_anomaly_excess: 0.2,
+        max_reboot_excess: 0.2,
         max_concurrent: 5,
         max_start_delay_ms: 30_000,
         device_timeout_ms: 30 * MINUTE,
         policy: Policy::Pause,
+        windows: Vec::new(),
     }
 }
 
@@ -218,6 +220,18 @@ fn updated_devices_going_offline_breach_the_offline_gate() {
     for id in fleet(100) {
         r.set_offline(&id, false, MINUTE);
     }
+    // Devices installing go offline to reboot: expected, not a breach (the device
+    // timeout and their own health deadline cover one that never comes back).
+    for id in &notified {
+        r.set_offline(id, true, MINUTE);
+    }
+    assert_eq!(r.status, Status::Running);
+    for id in &notified {
+        r.set_offline(id, false, MINUTE);
+    }
+    // Devices that finished their update and then drop off are.
+    r.report(&notified[0], Report::Succeeded, MINUTE);
+    r.report(&notified[1], Report::Succeeded, MINUTE);
     r.set_offline(&notified[0], true, MINUTE);
     r.set_offline(&notified[1], true, MINUTE);
     assert!(matches!(
@@ -285,4 +299,64 @@ proptest! {
         prop_assert!(stopped);
         prop_assert!(out.touched.len() <= phase_one.min(concurrent));
     }
+}
+
+#[test]
+fn updated_devices_rebooting_more_than_the_rest_breach_the_reboot_gate() {
+    let mut r = Rollout::new(spec(&[0.1, 1.0]), 3, fleet(100)).expect("spec");
+    let notified: Vec<String> = r
+        .tick(0)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Notify { device, .. } => Some(device),
+            _ => None,
+        })
+        .collect();
+    // Everyone reports a counter; the update's own reboot is expected.
+    for id in fleet(100) {
+        r.boots(&id, 7, MINUTE);
+    }
+    for id in &notified {
+        r.report(id, Report::Succeeded, MINUTE);
+        r.boots(id, 8, MINUTE);
+    }
+    assert_eq!(r.status, Status::Running);
+    // Reboots everywhere (a power cut at the site) are not the firmware's doing.
+    for id in fleet(100) {
+        r.boots(&id, 9, 2 * MINUTE);
+    }
+    assert_eq!(r.status, Status::Running, "{:?}", r.status);
+    // Three of the ten updated devices keep rebooting while the rest stay up.
+    let mut r2 = Rollout::new(spec(&[0.1, 1.0]), 3, fleet(100)).expect("spec");
+    let first: Vec<String> = r2
+        .tick(0)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Notify { device, .. } => Some(device),
+            _ => None,
+        })
+        .collect();
+    for id in fleet(100) {
+        r2.boots(&id, 1, MINUTE);
+    }
+    for id in &first {
+        r2.report(id, Report::Succeeded, MINUTE);
+        r2.boots(id, 2, MINUTE);
+    }
+    r2.boots(&first[0], 5, 2 * MINUTE);
+    r2.boots(&first[1], 4, 2 * MINUTE);
+    assert_eq!(r2.status, Status::Running, "2 of 10 is not over 20 %");
+    r2.boots(&first[2], 4, 2 * MINUTE);
+    let Status::Paused {
+        breach: Some(Breach::Reboots { updated, rest, .. }),
+    } = r2.status.clone()
+    else {
+        panic!("{:?}", r2.status)
+    };
+    assert!(updated > 0.2 && rest == 0.0, "{updated} {rest}");
+    // A counter that went backwards starts a new baseline, never a negative count.
+    let mut d = super::device::Device::new();
+    d.boots_reported(10);
+    d.boots_reported(3);
+    assert_eq!(d.boots_since(), 0);
 }

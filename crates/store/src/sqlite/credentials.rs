@@ -47,7 +47,6 @@ mod tests {
     use crate::sqlite::registry::tests::device;
     use crate::traits::Registry;
 
-
     fn keys(p: &str, s: &str) -> SymmetricKeys {
         SymmetricKeys {
             primary: p.into(),

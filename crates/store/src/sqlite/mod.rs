@@ -192,7 +192,6 @@ mod tests {
     use crate::sqlite::registry::tests::device;
     use crate::traits::{Registry, TwinStore};
 
-
     #[test]
     fn store_is_send_and_sync() {
         fn assert_store<T: crate::traits::Store>() {}

@@ -2,9 +2,8 @@
 //! a device group) sends when its messages carry no content type.
 //!
 //! Protobuf types come from a `FileDescriptorSet` (what `protoc --descriptor_set_out`
-//! or `buf build -o` writes), so a new device type needs no rebuild of bosun. `.proto`
-//! source text is not accepted: compiling it needs a parser (`protox`, with `logos` and
-//! `miette`) that the descriptor set route does without.
+//! or `buf build -o` writes, or what [`crate::proto::compile`] makes of `.proto` source
+//! text), so a new device type needs no rebuild of bosun.
 
 use std::collections::HashMap;
 
