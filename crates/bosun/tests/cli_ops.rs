@@ -9,23 +9,12 @@ mod common;
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{bosun_command, Bosun};
+use common::{bosun_command, cli, Bosun};
 use serde_json::Value;
 use support::{python, STEP};
-
-/// Runs `bosun ARGS --api … --data-dir …` (the admin token is found in the data dir).
-fn cli(broker: &Bosun, args: &[&str]) -> Output {
-    let api = format!("http://{}", broker.http_addr());
-    bosun_command()
-        .args(args)
-        .args(["--api", &api, "--data-dir"])
-        .arg(broker.data_dir())
-        .output()
-        .unwrap()
-}
 
 fn ok_json(broker: &Bosun, args: &[&str]) -> Value {
     let mut all = args.to_vec();

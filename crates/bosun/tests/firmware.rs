@@ -10,17 +10,8 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{http_request, run, Bosun};
+use common::{cli, http_request, Bosun};
 use serde_json::Value;
-
-/// Runs `bosun ARGS --api … --data-dir …` (the admin token is in the data dir).
-fn cli(broker: &Bosun, args: &[&str]) -> Output {
-    let api = format!("http://{}", broker.http_addr());
-    let data = broker.data_dir().to_str().unwrap().to_owned();
-    let mut all = args.to_vec();
-    all.extend(["--api", &api, "--data-dir", &data]);
-    run(&all, &[])
-}
 
 fn ok(out: &Output) -> String {
     assert!(

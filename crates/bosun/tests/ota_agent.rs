@@ -17,7 +17,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{bosun_command, run, Bosun};
+use common::{bosun_command, cli_ok as cli, run, Bosun};
 use serde_json::{json, Value};
 use support::{wait_until, Client, STEP};
 
@@ -25,21 +25,6 @@ use support::{wait_until, Client, STEP};
 const DEVICES: usize = 5;
 /// Their hardware id.
 const HW: &str = "sensor-v2";
-
-/// Runs `bosun ARGS --api … --data-dir …`; returns stdout, panics on failure.
-fn cli(hub: &Bosun, args: &[&str]) -> String {
-    let api = format!("http://{}", hub.http_addr());
-    let data = hub.data_dir().to_str().unwrap().to_owned();
-    let mut all = args.to_vec();
-    all.extend(["--api", &api, "--data-dir", &data]);
-    let out = run(&all, &[]);
-    assert!(
-        out.status.success(),
-        "bosun {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Signs `image` as `version` with `key` (offline CLI) and uploads it; returns its id.
 fn publish(hub: &Bosun, dir: &Path, key: &str, image: &[u8], version: &str) -> String {

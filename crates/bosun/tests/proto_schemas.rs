@@ -9,9 +9,8 @@ mod common;
 mod support;
 
 use std::path::Path;
-use std::process::Output;
 
-use common::{bosun_command, Bosun};
+use common::{cli, Bosun};
 use serde_json::{json, Value};
 use support::{mosquitto_pub, wait_until, Version, STEP};
 
@@ -36,17 +35,6 @@ message Reading {
 "#;
 
 const READING_TYPE: &str = "application/x-protobuf; messageType=acme.Reading";
-
-/// Runs `bosun ARGS --api … --data-dir …`.
-fn cli(broker: &Bosun, args: &[&str]) -> Output {
-    let api = format!("http://{}", broker.http_addr());
-    bosun_command()
-        .args(args)
-        .args(["--api", &api, "--data-dir"])
-        .arg(broker.data_dir())
-        .output()
-        .unwrap()
-}
 
 /// `Reading { temp, axis { rms }, mode: MODE_RUN, extra { "k": k } }`, encoded by hand.
 fn encode_reading(temp: f64, rms: f32, k: f64) -> Vec<u8> {

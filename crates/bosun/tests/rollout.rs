@@ -9,27 +9,11 @@ mod common;
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Output;
 
-use common::{run, Bosun};
+use common::{cli_ok as cli, run, Bosun};
 use ota::{Algorithm, Manifest, SigningKey, Version as Semver};
 use serde_json::{json, Value};
 use support::{mosquitto_pub, wait_until, Version, STEP};
-
-/// Runs `bosun ARGS --api … --data-dir …` and returns stdout; panics on failure.
-fn cli(broker: &Bosun, args: &[&str]) -> String {
-    let api = format!("http://{}", broker.http_addr());
-    let data = broker.data_dir().to_str().unwrap().to_owned();
-    let mut all = args.to_vec();
-    all.extend(["--api", &api, "--data-dir", &data]);
-    let out: Output = run(&all, &[]);
-    assert!(
-        out.status.success(),
-        "bosun {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// `n` devices `{site}-NN` tagged `site`, their group `site`, and a stored signed
 /// image; returns the image's id.

@@ -16,17 +16,19 @@
 //!
 //! Then SIGTERM ends the simulator early, and its report must count every device on
 //! 3.0.0. Nothing sleeps for a fixed time: every wait polls the API with a deadline.
+//!
+//! A second, smaller test plays "bad firmware later" from a scenario file: the
+//! simulator itself uploads a crashing image and rolls it out to its 40 devices.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 mod support;
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{bosun_command, run, send_signal, Bosun};
+use common::{bosun_command, cli_ok as cli, send_signal, Bosun, FleetTurn};
 use serde_json::{json, Value};
 use support::{wait_until, Client};
 
@@ -56,21 +58,6 @@ fn scenario(devices: usize) -> String {
     format!(
         "devices = {devices}\nprefix = \"fl-\"\naxes = 1\ninterval = \"20s\"\nstagger = \"3s\"\nduration = \"600s\"\n"
     )
-}
-
-/// Runs `bosun ARGS --api … --data-dir …`; stdout, panics on failure.
-fn cli(hub: &Bosun, args: &[&str]) -> String {
-    let api = format!("http://{}", hub.http_addr());
-    let data = hub.data_dir().to_str().unwrap().to_owned();
-    let mut all = args.to_vec();
-    all.extend(["--api", &api, "--data-dir", &data]);
-    let out = run(&all, &[]);
-    assert!(
-        out.status.success(),
-        "bosun {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Signs `image` as `version` (offline) and uploads it; returns its id.
@@ -276,7 +263,7 @@ fn restart(hub: &Bosun) -> Bosun {
 
 #[test]
 fn a_fleet_takes_good_firmware_survives_a_hub_crash_and_stops_bad_firmware() {
-    let _turn = Turn::take();
+    let _turn = FleetTurn::take();
     let t0 = Instant::now();
     let fleet = fleet_size();
     let mut hub = Bosun::start(&[]);
@@ -411,34 +398,79 @@ fn a_fleet_takes_good_firmware_survives_a_hub_crash_and_stops_bad_firmware() {
     drop(hub);
 }
 
-/// The simulator tests' turn (`tests/sim.rs` takes the same lock file): each loads
-/// both cores, so they run one at a time.
-struct Turn(PathBuf);
-
-impl Turn {
-    fn take() -> Turn {
-        let path = std::env::temp_dir().join("bosun-sim-tests.lock");
-        let deadline = Instant::now() + Duration::from_secs(240);
-        loop {
-            let created = OpenOptions::new().write(true).create_new(true).open(&path);
-            if let Ok(mut file) = created {
-                use std::io::Write;
-                let _ = write!(file, "{}", std::process::id());
-                return Turn(path);
-            }
-            let owner = std::fs::read_to_string(&path).unwrap_or_default();
-            let owner = owner.trim().to_owned();
-            let alive = owner.is_empty() || Path::new(&format!("/proc/{owner}")).exists();
-            if !alive || Instant::now() > deadline {
-                let _ = std::fs::remove_file(&path);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// "Bad firmware later" as a scenario file: the simulator itself uploads a signed
+/// image that crashes on boot and rolls it out to its fleet at 8 s (`[[events]] kind =
+/// "rollout"`); the rollback policy stops it in its first phase (one device of 40),
+/// which rolls back, and the simulator's report shows the rollout cancelled with one
+/// device offered and the run passing (nothing lost, everyone connected).
+#[test]
+fn a_scenario_file_rolls_out_bad_firmware_later() {
+    let _turn = FleetTurn::take();
+    let hub = Bosun::start(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let key = dir.join("release");
+    cli(
+        &hub,
+        &["firmware", "keygen", "--out", key.to_str().unwrap()],
+    );
+    let (private, public) = (
+        format!("{}.key", key.display()),
+        format!("{}.pub", key.display()),
+    );
+    let (image_file, manifest) = (dir.join("bad.bin"), dir.join("bad.json"));
+    std::fs::write(&image_file, image("4.0.0", true)).unwrap();
+    let (image_file, manifest) = (image_file.to_str().unwrap(), manifest.to_str().unwrap());
+    let sign = [
+        "firmware",
+        "sign",
+        "--key",
+        &private,
+        "--file",
+        image_file,
+        "--version",
+        "4.0.0",
+        "--hw",
+        HW,
+        "--out",
+        manifest,
+    ];
+    cli(&hub, &sign);
+    let scenario = format!(
+        "devices = 40\nprefix = \"sc-\"\naxes = 1\ninterval = \"20s\"\nstagger = \"2s\"\n\
+         duration = \"28s\"\n\n[[events]]\nkind = \"rollout\"\nat = \"8s\"\nname = \"bad\"\n\
+         manifest = \"{manifest}\"\nimage = \"{image_file}\"\nphases = \"2%,100%\"\n\
+         policy = \"rollback\"\nsoak = \"2s\"\nstart_delay = \"0s\"\n"
+    );
+    let file = dir.join("bad-later.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let mut cmd = bosun_command();
+    cmd.args(["sim", "--hub", &hub.mqtts_addr().to_string()])
+        .arg("--ca")
+        .arg(hub.data_dir().join("tls").join("ca.pem"))
+        .args(["--api", &format!("http://{}", hub.http_addr())])
+        .arg("--data-dir")
+        .arg(hub.data_dir())
+        .arg("--scenario")
+        .arg(&file)
+        .args(["--firmware-key", &public, "--hw", HW])
+        .args(["--firmware-server", &hub.https_addr().to_string()])
+        .args(["--health-deadline", "4s"]);
+    let mut sim = Client::spawn("bosun sim", cmd);
+    let status = sim.wait_exit(STAGE);
+    let out = sim.dump();
+    assert!(status.success(), "{out}\n{}", hub.stderr());
+    assert!(out.contains("rollout bad of firmware"), "{out}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("| bad |"))
+        .unwrap_or_else(|| panic!("no rollout row: {out}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // | bad | status | phase | offered | succeeded | failed | rolled back |
+    assert_eq!(
+        (cells[2], cells[3], cells[4]),
+        ("cancelled", "1", "1"),
+        "{row}"
+    );
+    assert_eq!(cells[5], "0", "nobody runs the crashing image: {row}");
 }

@@ -21,13 +21,11 @@
 
 mod common;
 
-use std::fs::OpenOptions;
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bosun_command, Bosun};
+use common::{bosun_command, Bosun, FleetTurn};
 
 /// How long one simulator or demo process may take.
 const DEADLINE: Duration = Duration::from_secs(240);
@@ -53,7 +51,7 @@ const HUB_CONFIG: &str = "[pipeline]\nanomaly_warmup = 10\nanomaly_enter = 10.0\
 
 #[test]
 fn two_thousand_simulated_devices_lose_nothing_and_faults_are_found() {
-    let _turn = Turn::take();
+    let _turn = FleetTurn::take();
     let config_dir = tempfile::tempdir().expect("temp dir");
     let config = config_dir.path().join("bosun.toml");
     std::fs::write(&config, HUB_CONFIG).expect("write config");
@@ -119,7 +117,7 @@ at = "6s"
 
 #[test]
 fn a_hub_restart_loses_nothing_and_every_device_comes_back() {
-    let _turn = Turn::take();
+    let _turn = FleetTurn::take();
     let dir = tempfile::tempdir().expect("temp dir");
     let scenario = dir.path().join("restart.toml");
     std::fs::write(&scenario, RESTART_SCENARIO).expect("write scenario");
@@ -253,7 +251,7 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 
 #[test]
 fn the_demo_closes_the_loop() {
-    let _turn = Turn::take();
+    let _turn = FleetTurn::take();
     let out = run(&[
         "demo",
         "--speed",
@@ -321,37 +319,4 @@ fn texts(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// One heavy test at a time across test processes: a lock file holding the owner's
-/// pid, taken over when that process is gone.
-struct Turn(PathBuf);
-
-impl Turn {
-    fn take() -> Turn {
-        let path = std::env::temp_dir().join("bosun-sim-tests.lock");
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let created = OpenOptions::new().write(true).create_new(true).open(&path);
-            if let Ok(mut file) = created {
-                use std::io::Write;
-                let _ = write!(file, "{}", std::process::id());
-                return Turn(path);
-            }
-            // An empty file was just created and its pid is being written.
-            let owner = std::fs::read_to_string(&path).unwrap_or_default();
-            let owner = owner.trim();
-            let alive = owner.is_empty() || PathBuf::from(format!("/proc/{owner}")).exists();
-            if !alive || Instant::now() > deadline {
-                let _ = std::fs::remove_file(&path);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }

@@ -42,4 +42,4 @@ pub use fleet::{Fleet, FleetConfig, Outcome};
 pub use hub::HubApi;
 pub use plan::{DevicePlan, Plan};
 pub use report::Report;
-pub use scenario::Scenario;
+pub use scenario::{RolloutEvent, Scenario};

@@ -36,6 +36,17 @@
 //! [[events]]            # the hub is killed (SIGKILL) and restarted on its data
 //! kind = "hub_restart"  # (only when `bosun sim` started the hub itself)
 //! at = "30s"
+//!
+//! [[events]]            # bad firmware later: a signed image rolled out to the fleet
+//! kind = "rollout"      # (the devices need --firmware-key)
+//! at = "45s"
+//! name = "fw-2-1"
+//! manifest = "fw.manifest.json"   # as `bosun firmware sign` wrote it
+//! image = "fw.bin"
+//! phases = "1%,10%,50%,100%"      # the default
+//! policy = "rollback"             # or "pause" (the default)
+//! soak = "30s"                    # per phase (the default here)
+//! start_delay = "5s"              # random start delay bound (the default here)
 //! ```
 
 use std::path::Path;
@@ -76,6 +87,31 @@ pub struct Scenario {
     /// Hub restarts (kill -9, then start on the same data and ports), wall time since
     /// the fleet started, in order.
     pub hub_restarts: Vec<Duration>,
+    /// Firmware rolled out to the fleet while it runs, in order.
+    pub rollouts: Vec<RolloutEvent>,
+}
+
+/// A signed image uploaded to the hub and rolled out to the whole simulated fleet at
+/// `at`: how an operator ships an update, and how "bad firmware later" is played (an
+/// image that crashes on boot).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RolloutEvent {
+    /// When, wall time since the fleet started.
+    pub at: Duration,
+    /// The rollout's name.
+    pub name: String,
+    /// The manifest `bosun firmware sign` wrote.
+    pub manifest: std::path::PathBuf,
+    /// The image it signs.
+    pub image: std::path::PathBuf,
+    /// Cumulative phase shares, e.g. `1%,10%,50%,100%`.
+    pub phases: String,
+    /// What a health-gate breach does: `pause` or `rollback`.
+    pub policy: String,
+    /// Soak time per phase.
+    pub soak: Duration,
+    /// Bound of the random delay before each device starts.
+    pub start_delay: Duration,
 }
 
 /// Bearing faults.
@@ -123,6 +159,7 @@ impl Default for Scenario {
             faults: Faults::default(),
             partitions: Vec::new(),
             hub_restarts: Vec::new(),
+            rollouts: Vec::new(),
         }
     }
 }
@@ -177,12 +214,20 @@ struct EventFile {
     duration: Option<String>,
     first: Option<usize>,
     count: Option<usize>,
+    name: Option<String>,
+    manifest: Option<std::path::PathBuf>,
+    image: Option<std::path::PathBuf>,
+    phases: Option<String>,
+    policy: Option<String>,
+    soak: Option<String>,
+    start_delay: Option<String>,
 }
 
 /// An event of the file, by kind.
 enum Event {
     Partition(Partition),
     HubRestart(Duration),
+    Rollout(RolloutEvent),
 }
 
 impl Scenario {
@@ -201,14 +246,16 @@ impl Scenario {
         let d = Scenario::default();
         let faults = file.faults.unwrap_or_default();
         let fd = Faults::default();
-        let (mut partitions, mut hub_restarts) = (Vec::new(), Vec::new());
+        let (mut partitions, mut hub_restarts, mut rollouts) = (Vec::new(), Vec::new(), Vec::new());
         for event in file.events {
             match event_of(event)? {
                 Event::Partition(p) => partitions.push(p),
                 Event::HubRestart(at) => hub_restarts.push(at),
+                Event::Rollout(r) => rollouts.push(r),
             }
         }
         hub_restarts.sort();
+        rollouts.sort_by_key(|r: &RolloutEvent| r.at);
         let scenario = Scenario {
             devices: file.devices.unwrap_or(d.devices),
             prefix: file.prefix.unwrap_or(d.prefix),
@@ -229,6 +276,7 @@ impl Scenario {
             },
             partitions,
             hub_restarts,
+            rollouts,
         };
         scenario.validate()?;
         Ok(scenario)
@@ -271,14 +319,13 @@ impl Scenario {
                 ));
             }
         }
-        if let Some(last) = self
+        let events = self
             .hub_restarts
             .iter()
-            .max()
-            .filter(|&&t| t >= self.duration)
-        {
+            .chain(self.rollouts.iter().map(|r| &r.at));
+        if let Some(last) = events.max().filter(|&&t| t >= self.duration) {
             return bad(format!(
-                "a hub restart at {:.1} s is not before the end of the run ({:.1} s)",
+                "an event at {:.1} s is not before the end of the run ({:.1} s)",
                 last.as_secs_f64(),
                 self.duration.as_secs_f64()
             ));
@@ -299,7 +346,7 @@ fn duration_or(name: &str, text: Option<String>, default: Duration) -> Result<Du
 /// One `[[events]]` entry: a partition needs `duration`, `first` and `count`; a hub
 /// restart takes none of them.
 fn event_of(event: EventFile) -> Result<Event, Error> {
-    let at = duration_or("events.at", Some(event.at), Duration::ZERO)?;
+    let at = duration_or("events.at", Some(event.at.clone()), Duration::ZERO)?;
     match event.kind.as_str() {
         "partition" => {
             let (Some(duration), Some(first), Some(count)) =
@@ -316,6 +363,7 @@ fn event_of(event: EventFile) -> Result<Event, Error> {
                 duration: duration_or("events.duration", Some(duration), Duration::ZERO)?,
             }))
         }
+        "rollout" => rollout_of(event, at),
         "hub_restart" => {
             if event.duration.is_some() || event.first.is_some() || event.count.is_some() {
                 return Err(Error::Invalid(
@@ -325,9 +373,45 @@ fn event_of(event: EventFile) -> Result<Event, Error> {
             Ok(Event::HubRestart(at))
         }
         other => Err(Error::Invalid(format!(
-            "event kind {other:?}: \"partition\" or \"hub_restart\""
+            "event kind {other:?}: \"partition\", \"hub_restart\" or \"rollout\""
         ))),
     }
+}
+
+/// A `rollout` event: `name`, `manifest` and `image` are needed; phases and policy
+/// have defaults.
+fn rollout_of(event: EventFile, at: Duration) -> Result<Event, Error> {
+    let (Some(name), Some(manifest), Some(image)) = (event.name, event.manifest, event.image)
+    else {
+        return Err(Error::Invalid(
+            "a rollout needs name, manifest and image".into(),
+        ));
+    };
+    let policy = event.policy.unwrap_or_else(|| "pause".into());
+    if !["pause", "rollback"].contains(&policy.as_str()) {
+        return Err(Error::Invalid(format!(
+            "rollout policy {policy:?}: \"pause\" or \"rollback\""
+        )));
+    }
+    if name.is_empty() || name.len() > 64 || name.contains(['/', '?', '#', ' ']) {
+        return Err(Error::Invalid(format!(
+            "rollout name {name:?}: 1–64 characters, no / ? # or space"
+        )));
+    }
+    Ok(Event::Rollout(RolloutEvent {
+        at,
+        name,
+        manifest,
+        image,
+        phases: event.phases.unwrap_or_else(|| "1%,10%,50%,100%".into()),
+        policy,
+        soak: duration_or("events.soak", event.soak, Duration::from_secs(30))?,
+        start_delay: duration_or(
+            "events.start_delay",
+            event.start_delay,
+            Duration::from_secs(5),
+        )?,
+    }))
 }
 
 #[cfg(test)]
@@ -362,6 +446,29 @@ mod tests {
         assert_eq!(s.partitions.len(), 1);
         assert_eq!(s.prefix, "motor-");
         assert!(s.hub_restarts.is_empty());
+    }
+
+    #[test]
+    fn rollouts_are_events_with_defaults() {
+        let s = Scenario::parse(
+            "duration = \"60s\"\n[[events]]\nkind = \"rollout\"\nat = \"30s\"\nname = \"bad\"\nmanifest = \"m.json\"\nimage = \"fw.bin\"\npolicy = \"rollback\"",
+        )
+        .expect("scenario");
+        assert_eq!(s.rollouts.len(), 1);
+        let r = &s.rollouts[0];
+        assert_eq!((r.at, r.name.as_str()), (Duration::from_secs(30), "bad"));
+        assert_eq!(
+            (r.phases.as_str(), r.policy.as_str()),
+            ("1%,10%,50%,100%", "rollback")
+        );
+        for bad in [
+            "[[events]]\nkind = \"rollout\"\nat = \"1s\"\nname = \"x\"",
+            "[[events]]\nkind = \"rollout\"\nat = \"1s\"\nname = \"x\"\nmanifest = \"m\"\nimage = \"i\"\npolicy = \"retry\"",
+            "[[events]]\nkind = \"rollout\"\nat = \"1s\"\nname = \"a b\"\nmanifest = \"m\"\nimage = \"i\"",
+            "duration = \"10s\"\n[[events]]\nkind = \"rollout\"\nat = \"20s\"\nname = \"x\"\nmanifest = \"m\"\nimage = \"i\"",
+        ] {
+            assert!(Scenario::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -156,6 +156,7 @@ fn demo(args: &DemoArgs, hub: &Listening, data: &Path) -> Result<()> {
         api: &api,
         hub: None,
         threads: 2,
+        firmware_key: None,
     };
     let report = simulate(plan, config, run, &mut |fleet, api| {
         timeline.poll(fleet, api)

@@ -11,6 +11,7 @@
 
 mod display;
 mod ota;
+mod rollouts;
 mod shards;
 
 use std::collections::HashSet;
@@ -153,6 +154,12 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
         config.firmware = ota::config(&args.ota, config.ca.is_some(), None)?;
         return shards::child(plan, config, index, count, args.threads);
     }
+    if !plan.scenario.rollouts.is_empty() && (args.ota.firmware_key.is_none() || args.shards > 1) {
+        bail!(
+            "the scenario rolls out firmware: give --firmware-key (the devices must \
+             install updates), and run it in one process (no --shards)"
+        );
+    }
     if args.hub.is_some() && !plan.scenario.hub_restarts.is_empty() {
         bail!(
             "the scenario restarts the hub, but --hub names one the simulator cannot \
@@ -203,6 +210,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
         api: &api,
         hub: own_hub.as_mut().map(|h| &mut h.process),
         threads: args.threads,
+        firmware_key: args.ota.firmware_key.as_deref(),
     };
     let report = if args.shards > 1 {
         shards::parent(plan, &config, run, args.shards)?
@@ -212,7 +220,9 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
     };
     super::emit(&report.markdown())?;
     if args.ota.firmware_key.is_some() {
-        super::emit(&ota::report(&api, &Plan::new(scenario(args)?)?)?)?;
+        let plan = Plan::new(scenario(args)?)?;
+        super::emit(&ota::report(&api, &plan)?)?;
+        super::emit(&rollouts::report(&api, &plan.scenario.rollouts))?;
     }
     let failures = report.failures();
     if !failures.is_empty() {
@@ -307,6 +317,8 @@ pub(crate) struct Run<'a> {
     pub(crate) hub: Option<&'a mut HubProcess>,
     /// Runtime worker threads for the agents.
     pub(crate) threads: usize,
+    /// The fleet's publisher key, for the scenario's rollouts.
+    pub(crate) firmware_key: Option<&'a std::path::Path>,
 }
 
 /// Runs `plan` to its duration (or until `watch` says stop), with the scenario's hub
@@ -328,6 +340,8 @@ pub(crate) fn simulate(
     let duration = plan.scenario.duration;
     let ids: Vec<String> = plan.devices.iter().map(|d| d.id.clone()).collect();
     let mut restarts = Restarts::new(&plan.scenario.hub_restarts);
+    let mut rollouts = rollouts::Rollouts::new(&plan.scenario.rollouts);
+    let prefix = plan.scenario.prefix.clone();
     register(&plan, &config, api)?;
     let fleet = {
         let _inside = runtime.enter();
@@ -338,14 +352,20 @@ pub(crate) fn simulate(
     let mut next_watch = Instant::now() + Duration::from_secs(1);
     while fleet.elapsed() < duration {
         let mut nap = Duration::from_secs(1).min(duration.saturating_sub(fleet.elapsed()));
-        if let Some(due) = restarts.due_in(fleet.elapsed()) {
-            nap = nap.min(due);
+        for due in [
+            restarts.due_in(fleet.elapsed()),
+            rollouts.due_in(fleet.elapsed()),
+        ] {
+            nap = nap.min(due.unwrap_or(nap));
         }
         std::thread::sleep(nap);
         if let Some(hub) = run.hub.as_deref_mut() {
             restarts.poll(fleet.elapsed(), hub, api, fleet.plan(), &ids)?;
         }
-        for news in restarts.take_news() {
+        if let Some(key) = run.firmware_key {
+            rollouts.poll(fleet.elapsed(), api, key, &prefix)?;
+        }
+        for news in restarts.take_news().into_iter().chain(rollouts.take_news()) {
             monitor.say(&news);
         }
         if Instant::now() >= next_watch {

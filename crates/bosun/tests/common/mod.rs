@@ -594,3 +594,58 @@ impl Bosun {
         http_request(self.http, method, path, &headers, text.as_deref())
     }
 }
+
+/// Runs `bosun ARGS --api <hub's API> --data-dir <its data>` (the CLI reads the admin
+/// token from there), to completion.
+pub(crate) fn cli(hub: &Bosun, args: &[&str]) -> Output {
+    let api = format!("http://{}", hub.http_addr());
+    let data = hub.data_dir().to_string_lossy().into_owned();
+    let mut all = args.to_vec();
+    all.extend(["--api", &api, "--data-dir", &data]);
+    run(&all, &[])
+}
+
+/// [`cli`] that must succeed; its stdout.
+pub(crate) fn cli_ok(hub: &Bosun, args: &[&str]) -> String {
+    let out = cli(hub, args);
+    assert!(
+        out.status.success(),
+        "bosun {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The fleet tests' turn (`bosun sim` with hundreds of devices loads both cores): one
+/// at a time across test processes, through a lock file holding the owner's pid, taken
+/// over when that process is gone or after 4 minutes.
+pub(crate) struct FleetTurn(PathBuf);
+
+impl FleetTurn {
+    /// Waits for the turn.
+    pub(crate) fn take() -> FleetTurn {
+        let path = std::env::temp_dir().join("bosun-sim-tests.lock");
+        let deadline = Instant::now() + Duration::from_secs(240);
+        loop {
+            let created = OpenOptions::new().write(true).create_new(true).open(&path);
+            if let Ok(mut file) = created {
+                let _ = write!(file, "{}", std::process::id());
+                return FleetTurn(path);
+            }
+            // An empty file was just created and its pid is being written.
+            let owner = std::fs::read_to_string(&path).unwrap_or_default();
+            let owner = owner.trim();
+            let alive = owner.is_empty() || Path::new(&format!("/proc/{owner}")).exists();
+            if !alive || Instant::now() > deadline {
+                let _ = std::fs::remove_file(&path);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for FleetTurn {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
