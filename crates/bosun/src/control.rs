@@ -99,15 +99,21 @@ impl ControlPlane {
         service: ServiceHandle,
         events: mpsc::Receiver<ServiceEvent>,
     ) -> Result<(axum::Router, Option<pipeline::Pipeline>)> {
+        let pipeline = settings
+            .pipeline
+            .enabled
+            .then(|| settings.pipeline.pipeline_config(&settings.serve.data_dir));
         let config = HubConfig {
             auto_register: settings.serve.dev,
             host_name: settings.hub.host_name.clone(),
             registrations: self.registrations,
+            // The pipeline opens its store (after a crash: replays it) before it
+            // subscribes; telemetry arriving meanwhile waits for it.
+            telemetry_consumer: pipeline.as_ref().map(|c| c.handoff_capacity),
             ..HubConfig::default()
         };
         let hub = Hub::start(self.store, service, events, config);
-        let data = if settings.pipeline.enabled {
-            let config = settings.pipeline.pipeline_config(&settings.serve.data_dir);
+        let data = if let Some(config) = pipeline {
             Some(
                 pipeline::Pipeline::start(hub.clone(), config)
                     .context("cannot start the data pipeline")?,

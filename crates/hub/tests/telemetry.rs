@@ -42,29 +42,31 @@ fn publish(topic: &str, id: u16, payload: &'static [u8]) -> Packet {
     })
 }
 
-#[tokio::test]
-async fn telemetry_is_attributed_to_the_sender() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
+/// A broker with the hub as its service, and a device `client_id` connected to it
+/// (MQTT 3.1.1): the hub, the broker (kept alive), the device's socket and read buffer.
+async fn hub_with_device(
+    dir: &std::path::Path,
+    config: HubConfig,
+    client_id: &str,
+) -> (Hub, Broker, TcpStream, BytesMut) {
+    let broker_config = Config {
+        data_dir: dir.to_path_buf(),
         mqtt_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         dev: true,
         ..Config::default()
     };
     let (broker, service, events) =
-        Broker::start_with_service(config, Arc::new(Metrics::default()), broker_spec())
+        Broker::start_with_service(broker_config, Arc::new(Metrics::default()), broker_spec())
             .await
             .unwrap();
     let store = SqliteStore::open_in_memory().unwrap();
-    let hub = Hub::start(Arc::new(store), service, events, HubConfig::default());
-    let mut telemetry = hub.telemetry();
-
+    let hub = Hub::start(Arc::new(store), service, events, config);
     let mut stream = TcpStream::connect(broker.local_addr()).await.unwrap();
     let connect = Connect {
         protocol: ProtocolVersion::V311,
         clean_start: true,
         keep_alive: 30,
-        client_id: "motor-17".into(),
+        client_id: client_id.into(),
         will: None,
         username: None,
         password: None,
@@ -76,6 +78,47 @@ async fn telemetry_is_attributed_to_the_sender() {
         recv(&mut stream, &mut buf).await,
         Packet::ConnAck(_)
     ));
+    (hub, broker, stream, buf)
+}
+
+/// A consumer announced in the config (the pipeline, still opening its store) gets
+/// the telemetry published before it subscribed, and those publishes are not
+/// acknowledged until it has them: nothing is acknowledged unstored during start-up.
+#[tokio::test]
+async fn telemetry_before_the_consumer_subscribes_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = HubConfig {
+        telemetry_consumer: Some(16),
+        ..HubConfig::default()
+    };
+    let (hub, _broker, mut stream, mut buf) = hub_with_device(dir.path(), config, "m-1").await;
+    send(
+        &mut stream,
+        &publish("devices/m-1/messages/events/", 1, b"early"),
+    )
+    .await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), recv(&mut stream, &mut buf))
+            .await
+            .is_err(),
+        "PUBACK while nobody had the message"
+    );
+    let mut telemetry = hub.telemetry();
+    let got = tokio::time::timeout(Duration::from_secs(10), telemetry.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got.payload[..], b"early");
+    drop(got);
+    assert!(matches!(recv(&mut stream, &mut buf).await, Packet::PubAck(a) if a.packet_id == 1));
+}
+
+#[tokio::test]
+async fn telemetry_is_attributed_to_the_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, _broker, mut stream, mut buf) =
+        hub_with_device(dir.path(), HubConfig::default(), "motor-17").await;
+    let mut telemetry = hub.telemetry();
 
     send(
         &mut stream,

@@ -71,6 +71,12 @@ pub struct HubConfig {
     /// Provisioning clients authenticated by [`crate::auth::DeviceAuth`], with their
     /// enrollment: shared with it, read when they register.
     pub registrations: crate::auth::Registrations,
+    /// A telemetry consumer (the data pipeline) will subscribe after the hub starts:
+    /// its queue, of this many messages, is made before the hub serves its first
+    /// event, so the telemetry of devices that connect while the consumer is still
+    /// opening (a restart replaying its store) waits for it instead of being
+    /// acknowledged unstored. The first [`Hub::telemetry_with_capacity`] call gets it.
+    pub telemetry_consumer: Option<usize>,
 }
 
 impl Default for HubConfig {
@@ -82,6 +88,7 @@ impl Default for HubConfig {
             max_c2d_ttl: Duration::from_secs(2 * 24 * 3600),
             c2d_window: 8,
             twin_limits: Limits::default(),
+            telemetry_consumer: None,
             host_name: "127.0.0.1".into(),
             registrations: crate::auth::Registrations::default(),
         }
@@ -172,6 +179,9 @@ struct Inner {
     events: broadcast::Sender<Event>,
     /// Telemetry from devices, attributed to the connection that sent it.
     telemetry: Arc<handoff::Handoff>,
+    /// The queue made at start for the consumer announced in the config, until it
+    /// subscribes.
+    reserved_telemetry: Mutex<Option<TelemetryReceiver>>,
     /// Woken whenever a device connects or subscribes, for method calls waiting on it.
     arrivals: Notify,
     next_id: AtomicU64,
@@ -215,13 +225,16 @@ impl Hub {
             tracing::warn!(error = %e, "cannot load device ids; presence asks the store");
             known::KnownDevices::unknown()
         });
+        let telemetry: Arc<handoff::Handoff> = Arc::default();
+        let reserved = config.telemetry_consumer.map(|n| telemetry.subscribe(n));
         let hub = Hub {
             inner: Arc::new(Inner {
                 store,
                 broker,
                 config,
                 events: tx,
-                telemetry: Arc::default(),
+                telemetry,
+                reserved_telemetry: Mutex::new(reserved),
                 arrivals: Notify::new(),
                 next_id: AtomicU64::new(1),
                 state: Mutex::new(Volatile::default()),
@@ -275,9 +288,17 @@ impl Hub {
         self.telemetry_with_capacity(TELEMETRY_BUFFER)
     }
 
-    /// [`Hub::telemetry`] with a queue of `capacity` messages (at least 1).
+    /// [`Hub::telemetry`] with a queue of `capacity` messages (at least 1); the first
+    /// call gets the queue reserved at start ([`HubConfig::telemetry_consumer`]), with
+    /// everything published since, and that reservation's capacity.
     pub fn telemetry_with_capacity(&self, capacity: usize) -> TelemetryReceiver {
-        self.inner.telemetry.subscribe(capacity)
+        let reserved = self
+            .inner
+            .reserved_telemetry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        reserved.unwrap_or_else(|| self.inner.telemetry.subscribe(capacity))
     }
 
     /// Telemetry messages waiting for room in a subscriber's queue (their publishers
