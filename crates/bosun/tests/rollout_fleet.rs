@@ -219,10 +219,11 @@ fn create(hub: &Bosun, name: &str, id: &str, policy: &str) {
     cli(hub, &args);
 }
 
-/// `bosun sim` over the hub's MQTT/TLS listener, every device OTA-capable.
-fn simulate(hub: &Bosun, dir: &Path, public: &str, devices: usize) -> Client {
+/// `bosun sim` over the hub's MQTT/TLS listener with `scenario` (written to `dir`),
+/// every device OTA-capable with `public` pinned and `health` as its deadline.
+fn simulate(hub: &Bosun, dir: &Path, scenario: &str, public: &str, health: &str) -> Client {
     let file = dir.join("fleet.toml");
-    std::fs::write(&file, scenario(devices)).unwrap();
+    std::fs::write(&file, scenario).unwrap();
     let ca = hub.data_dir().join("tls").join("ca.pem");
     let mut cmd = bosun_command();
     cmd.args(["sim", "--hub", &hub.mqtts_addr().to_string()])
@@ -235,8 +236,18 @@ fn simulate(hub: &Bosun, dir: &Path, public: &str, devices: usize) -> Client {
         .arg(&file)
         .args(["--firmware-key", public, "--hw", HW])
         .args(["--firmware-server", &hub.https_addr().to_string()])
-        .args(["--health-deadline", HEALTH_DEADLINE]);
+        .args(["--health-deadline", health]);
     Client::spawn("bosun sim", cmd)
+}
+
+/// A publisher key pair made offline with the CLI in `dir`: (private, public) files.
+fn keygen(hub: &Bosun, dir: &Path) -> (String, String) {
+    let key = dir.join("release");
+    cli(hub, &["firmware", "keygen", "--out", key.to_str().unwrap()]);
+    (
+        format!("{}.key", key.display()),
+        format!("{}.pub", key.display()),
+    )
 }
 
 /// Connected fleet devices, from the registry.
@@ -269,15 +280,7 @@ fn a_fleet_takes_good_firmware_survives_a_hub_crash_and_stops_bad_firmware() {
     let mut hub = Bosun::start(&[]);
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let key = dir.join("release");
-    cli(
-        &hub,
-        &["firmware", "keygen", "--out", key.to_str().unwrap()],
-    );
-    let (private, public) = (
-        format!("{}.key", key.display()),
-        format!("{}.pub", key.display()),
-    );
+    let (private, public) = keygen(&hub, dir);
     let add = [
         "firmware", "keys", "add", "--name", "release", "--file", &public,
     ];
@@ -289,7 +292,7 @@ fn a_fleet_takes_good_firmware_survives_a_hub_crash_and_stops_bad_firmware() {
     let v3 = publish(&hub, dir, &private, &image("3.0.0", false), "3.0.0");
     let v4 = publish(&hub, dir, &private, &image("4.0.0", true), "4.0.0");
 
-    let mut sim = simulate(&hub, dir, &public, fleet);
+    let mut sim = simulate(&hub, dir, &scenario(fleet), &public, HEALTH_DEADLINE);
     let up = wait_until(STAGE, || connected(&hub) == fleet);
     assert!(
         up,
@@ -409,15 +412,7 @@ fn a_scenario_file_rolls_out_bad_firmware_later() {
     let hub = Bosun::start(&[]);
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let key = dir.join("release");
-    cli(
-        &hub,
-        &["firmware", "keygen", "--out", key.to_str().unwrap()],
-    );
-    let (private, public) = (
-        format!("{}.key", key.display()),
-        format!("{}.pub", key.display()),
-    );
+    let (private, public) = keygen(&hub, dir);
     let (image_file, manifest) = (dir.join("bad.bin"), dir.join("bad.json"));
     std::fs::write(&image_file, image("4.0.0", true)).unwrap();
     let (image_file, manifest) = (image_file.to_str().unwrap(), manifest.to_str().unwrap());
@@ -442,21 +437,7 @@ fn a_scenario_file_rolls_out_bad_firmware_later() {
          manifest = \"{manifest}\"\nimage = \"{image_file}\"\nphases = \"2%,100%\"\n\
          policy = \"rollback\"\nsoak = \"2s\"\nstart_delay = \"0s\"\n"
     );
-    let file = dir.join("bad-later.toml");
-    std::fs::write(&file, scenario).unwrap();
-    let mut cmd = bosun_command();
-    cmd.args(["sim", "--hub", &hub.mqtts_addr().to_string()])
-        .arg("--ca")
-        .arg(hub.data_dir().join("tls").join("ca.pem"))
-        .args(["--api", &format!("http://{}", hub.http_addr())])
-        .arg("--data-dir")
-        .arg(hub.data_dir())
-        .arg("--scenario")
-        .arg(&file)
-        .args(["--firmware-key", &public, "--hw", HW])
-        .args(["--firmware-server", &hub.https_addr().to_string()])
-        .args(["--health-deadline", "4s"]);
-    let mut sim = Client::spawn("bosun sim", cmd);
+    let mut sim = simulate(&hub, dir, &scenario, &public, "4s");
     let status = sim.wait_exit(STAGE);
     let out = sim.dump();
     assert!(status.success(), "{out}\n{}", hub.stderr());

@@ -106,6 +106,14 @@ impl Counts {
 }
 
 /// `part / whole`, 0 for an empty whole.
+/// The updated devices' and the rest's shares with a condition, when at least one
+/// updated device has it and their share exceeds the rest's by more than `max`:
+/// comparing against the rest keeps a site-wide outage from being blamed on firmware.
+fn excess(updated_hits: usize, rest_hits: usize, c: &Counts, max: f64) -> Option<(f64, f64)> {
+    let (updated, rest) = (share(updated_hits, c.updated), share(rest_hits, c.rest));
+    (updated_hits > 0 && updated - rest > max).then_some((updated, rest))
+}
+
 fn share(part: usize, whole: usize) -> f64 {
     if whole == 0 {
         0.0
@@ -126,37 +134,28 @@ pub(super) fn check(spec: &RolloutSpec, c: &Counts) -> Option<Breach> {
             max: spec.max_failure,
         });
     }
-    let (updated, rest) = (
-        share(c.updated_offline, c.updated),
-        share(c.rest_offline, c.rest),
-    );
-    if c.updated_offline > 0 && updated - rest > spec.max_offline_excess {
+    let max_excess = spec.max_offline_excess;
+    if let Some((updated, rest)) = excess(c.updated_offline, c.rest_offline, c, max_excess) {
         return Some(Breach::Offline {
             updated,
             rest,
-            max_excess: spec.max_offline_excess,
+            max_excess,
         });
     }
-    let (updated, rest) = (
-        share(c.updated_anomalous, c.updated),
-        share(c.rest_anomalous, c.rest),
-    );
-    if c.updated_anomalous > 0 && updated - rest > spec.max_anomaly_excess {
+    let max_excess = spec.max_anomaly_excess;
+    if let Some((updated, rest)) = excess(c.updated_anomalous, c.rest_anomalous, c, max_excess) {
         return Some(Breach::Anomalies {
             updated,
             rest,
-            max_excess: spec.max_anomaly_excess,
+            max_excess,
         });
     }
-    let (updated, rest) = (
-        share(c.updated_rebooted, c.updated),
-        share(c.rest_rebooted, c.rest),
-    );
-    if c.updated_rebooted > 0 && updated - rest > spec.max_reboot_excess {
+    let max_excess = spec.max_reboot_excess;
+    if let Some((updated, rest)) = excess(c.updated_rebooted, c.rest_rebooted, c, max_excess) {
         return Some(Breach::Reboots {
             updated,
             rest,
-            max_excess: spec.max_reboot_excess,
+            max_excess,
         });
     }
     None
