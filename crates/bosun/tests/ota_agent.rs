@@ -17,7 +17,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{bosun_command, cli_ok as cli, run, Bosun};
+use common::{bosun_command, cli_ok as cli, publish_firmware, run, Bosun};
 use serde_json::{json, Value};
 use support::{wait_until, Client, STEP};
 
@@ -25,36 +25,6 @@ use support::{wait_until, Client, STEP};
 const DEVICES: usize = 5;
 /// Their hardware id.
 const HW: &str = "sensor-v2";
-
-/// Signs `image` as `version` with `key` (offline CLI) and uploads it; returns its id.
-fn publish(hub: &Bosun, dir: &Path, key: &str, image: &[u8], version: &str) -> String {
-    let file = dir.join(format!("fw-{version}.bin"));
-    std::fs::write(&file, image).unwrap();
-    let manifest = dir.join(format!("fw-{version}.json"));
-    let (file, manifest) = (file.to_str().unwrap(), manifest.to_str().unwrap());
-    cli(
-        hub,
-        &[
-            "firmware",
-            "sign",
-            "--key",
-            key,
-            "--file",
-            file,
-            "--version",
-            version,
-            "--hw",
-            HW,
-            "--out",
-            manifest,
-        ],
-    );
-    let out = cli(
-        hub,
-        &["firmware", "upload", "--manifest", manifest, "--file", file],
-    );
-    out.trim().strip_prefix("uploaded ").unwrap().to_owned()
-}
 
 fn device(i: usize) -> String {
     format!("ota-{i:02}")
@@ -197,7 +167,7 @@ fn agents_install_a_signed_rollout_and_roll_back_a_crashing_one() {
     let dir = work.path();
     let (private, public) = fleet(&hub, dir, DEVICES);
     let good: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let good_id = publish(&hub, dir, &private, &good, "2.0.0");
+    let good_id = publish_firmware(&hub, dir, &private, HW, &good, "2.0.0");
     let agents: Vec<Client> = (0..DEVICES)
         .map(|i| spawn_agent(&hub, dir, i, &public))
         .collect();
@@ -219,7 +189,7 @@ fn agents_install_a_signed_rollout_and_roll_back_a_crashing_one() {
     }
 
     // A firmware that never comes up: the first phase's device rolls itself back.
-    let bad_id = publish(&hub, dir, &private, &crashing(), "3.0.0");
+    let bad_id = publish_firmware(&hub, dir, &private, HW, &crashing(), "3.0.0");
     let started = std::time::Instant::now();
     create(&hub, "bad", &bad_id, "rollback", "0s");
     let last = wait_stopped(&hub, &agents, "bad");
@@ -254,7 +224,7 @@ fn agents_install_a_signed_rollout_and_roll_back_a_crashing_one() {
     // A good image the operator takes back while its first phase soaks: the updated
     // device reboots into its previous slot and reports `rolledBack`.
     let newer: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
-    let newer_id = publish(&hub, dir, &private, &newer, "4.0.0");
+    let newer_id = publish_firmware(&hub, dir, &private, HW, &newer, "4.0.0");
     create(&hub, "soaking", &newer_id, "pause", "10m");
     let updated = wait_until(STEP, || {
         reported(&hub)
@@ -286,7 +256,7 @@ fn a_kill_during_the_trial_counts_a_boot_and_the_image_still_rolls_back() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     let (private, public) = fleet(&hub, dir, 1);
-    let bad_id = publish(&hub, dir, &private, &crashing(), "3.0.0");
+    let bad_id = publish_firmware(&hub, dir, &private, HW, &crashing(), "3.0.0");
     let mut agent = spawn_agent(&hub, dir, 0, &public);
     let version = |hub: &Bosun| {
         let twin = hub.api("GET", "/api/devices/ota-00/twin", None, &[]);

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{bosun_command, cli_ok as cli, send_signal, Bosun, FleetTurn};
+use common::{bosun_command, cli_ok as cli, publish_firmware, send_signal, Bosun, FleetTurn};
 use serde_json::{json, Value};
 use support::{wait_until, Client};
 
@@ -58,32 +58,6 @@ fn scenario(devices: usize) -> String {
     format!(
         "devices = {devices}\nprefix = \"fl-\"\naxes = 1\ninterval = \"20s\"\nstagger = \"3s\"\nduration = \"600s\"\n"
     )
-}
-
-/// Signs `image` as `version` (offline) and uploads it; returns its id.
-fn publish(hub: &Bosun, dir: &Path, key: &str, image: &[u8], version: &str) -> String {
-    let file = dir.join(format!("fw-{version}.bin"));
-    std::fs::write(&file, image).unwrap();
-    let manifest = dir.join(format!("fw-{version}.json"));
-    let (file, manifest) = (file.to_str().unwrap(), manifest.to_str().unwrap());
-    let sign = [
-        "firmware",
-        "sign",
-        "--key",
-        key,
-        "--file",
-        file,
-        "--version",
-        version,
-        "--hw",
-        HW,
-        "--out",
-        manifest,
-    ];
-    cli(hub, &sign);
-    let upload = ["firmware", "upload", "--manifest", manifest, "--file", file];
-    let out = cli(hub, &upload);
-    out.trim().strip_prefix("uploaded ").unwrap().to_owned()
 }
 
 /// A 16 KiB image of `version` (distinct bytes per version).
@@ -288,9 +262,9 @@ fn a_fleet_takes_good_firmware_survives_a_hub_crash_and_stops_bad_firmware() {
     let group = json!({ "condition": "deviceId >= 'fl-'" });
     let r = hub.api("PUT", "/api/groups/fleet", Some(&group), &[]);
     assert!(r.status < 300, "{}", r.body);
-    let v2 = publish(&hub, dir, &private, &image("2.0.0", false), "2.0.0");
-    let v3 = publish(&hub, dir, &private, &image("3.0.0", false), "3.0.0");
-    let v4 = publish(&hub, dir, &private, &image("4.0.0", true), "4.0.0");
+    let v2 = publish_firmware(&hub, dir, &private, HW, &image("2.0.0", false), "2.0.0");
+    let v3 = publish_firmware(&hub, dir, &private, HW, &image("3.0.0", false), "3.0.0");
+    let v4 = publish_firmware(&hub, dir, &private, HW, &image("4.0.0", true), "4.0.0");
 
     let mut sim = simulate(&hub, dir, &scenario(fleet), &public, HEALTH_DEADLINE);
     let up = wait_until(STAGE, || connected(&hub) == fleet);

@@ -649,3 +649,46 @@ impl Drop for FleetTurn {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// Signs `image` as `version` for hardware `hw` with the private key file `key` (the
+/// offline CLI, files in `dir`), uploads it to `hub`, and returns the image's id.
+pub(crate) fn publish_firmware(
+    hub: &Bosun,
+    dir: &Path,
+    key: &str,
+    hw: &str,
+    image: &[u8],
+    version: &str,
+) -> String {
+    let file = dir.join(format!("fw-{version}.bin"));
+    std::fs::write(&file, image).expect("write the image");
+    let manifest = dir.join(format!("fw-{version}.json"));
+    let (file, manifest) = (file.to_string_lossy(), manifest.to_string_lossy());
+    let sign = [
+        "firmware",
+        "sign",
+        "--key",
+        key,
+        "--file",
+        &file,
+        "--version",
+        version,
+        "--hw",
+        hw,
+        "--out",
+        &manifest,
+    ];
+    cli_ok(hub, &sign);
+    let upload = [
+        "firmware",
+        "upload",
+        "--manifest",
+        &manifest,
+        "--file",
+        &file,
+    ];
+    let out = cli_ok(hub, &upload);
+    let id = out.trim().strip_prefix("uploaded ");
+    id.unwrap_or_else(|| panic!("no image id in {out:?}"))
+        .to_owned()
+}

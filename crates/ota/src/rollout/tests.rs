@@ -86,6 +86,17 @@ fn simulate_from(
     out
 }
 
+/// The devices the rollout's first tick notifies.
+fn notified_at_start(r: &mut Rollout) -> Vec<String> {
+    r.tick(0)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Notify { device, .. } => Some(device),
+            _ => None,
+        })
+        .collect()
+}
+
 fn good(_: &str) -> Report {
     Report::Succeeded
 }
@@ -203,14 +214,7 @@ fn silent_devices_time_out_as_failures() {
 #[test]
 fn updated_devices_going_offline_breach_the_offline_gate() {
     let mut r = Rollout::new(spec(&[0.1, 1.0]), 3, fleet(100)).expect("spec");
-    let notified: Vec<String> = r
-        .tick(0)
-        .into_iter()
-        .filter_map(|a| match a {
-            Action::Notify { device, .. } => Some(device),
-            _ => None,
-        })
-        .collect();
+    let notified = notified_at_start(&mut r);
     assert_eq!(notified.len(), 5);
     // A site-wide outage (the rest offline too) is not blamed on the firmware.
     for id in fleet(100) {
@@ -304,14 +308,7 @@ proptest! {
 #[test]
 fn updated_devices_rebooting_more_than_the_rest_breach_the_reboot_gate() {
     let mut r = Rollout::new(spec(&[0.1, 1.0]), 3, fleet(100)).expect("spec");
-    let notified: Vec<String> = r
-        .tick(0)
-        .into_iter()
-        .filter_map(|a| match a {
-            Action::Notify { device, .. } => Some(device),
-            _ => None,
-        })
-        .collect();
+    let notified = notified_at_start(&mut r);
     // Everyone reports a counter; the update's own reboot is expected.
     for id in fleet(100) {
         r.boots(&id, 7, MINUTE);
@@ -328,14 +325,7 @@ fn updated_devices_rebooting_more_than_the_rest_breach_the_reboot_gate() {
     assert_eq!(r.status, Status::Running, "{:?}", r.status);
     // Three of the ten updated devices keep rebooting while the rest stay up.
     let mut r2 = Rollout::new(spec(&[0.1, 1.0]), 3, fleet(100)).expect("spec");
-    let first: Vec<String> = r2
-        .tick(0)
-        .into_iter()
-        .filter_map(|a| match a {
-            Action::Notify { device, .. } => Some(device),
-            _ => None,
-        })
-        .collect();
+    let first = notified_at_start(&mut r2);
     for id in fleet(100) {
         r2.boots(&id, 1, MINUTE);
     }
